@@ -1,0 +1,90 @@
+"""`elo_scoring`: online Elo ratings, one per model, the same for every prompt."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from router_classic._common import balanced_probabilities, broadcast_scores, codes_in
+from router_classic.kernels.elo import elo_pass
+from router_core.data.types import Battles
+from router_core.metrics import pairwise_accuracy
+from router_core.scorer import FitOptions
+from router_core.specs import EloScoringSpec
+
+STATE_FILE = "ratings.json"
+
+
+class EloScorer:
+    """Elo ratings learned by `epochs` passes over the training battles; keeps the best epoch on validation."""
+
+    spec_type: ClassVar[type[EloScoringSpec]] = EloScoringSpec
+
+    def __init__(self, spec: EloScoringSpec) -> None:
+        self.spec = spec
+        self.history_: list[dict[str, float]] = []
+
+    @property
+    def known_models(self) -> tuple[str, ...]:
+        return tuple(self.index_)
+
+    def fit(self, train: Battles, validation: Battles, options: FitOptions) -> Self:
+        """Run the Elo passes; when refit after `load`, starts from the loaded ratings (resume)."""
+        spec = self.spec
+        previous = dict(zip(getattr(self, "index_", {}), getattr(self, "ratings_", ()), strict=True))
+        self.index_ = {m: i for i, m in enumerate(train.models)}
+        ratings = np.array([previous.get(m, spec.initial_rating) for m in train.models], dtype=np.float64)
+        rng = np.random.default_rng(options.seed)
+        n = len(train)
+        probs = balanced_probabilities(train.model_a, train.model_b, len(train.models))
+        best = (-np.inf, ratings)
+        self.history_ = []
+        for epoch in tqdm(range(1, options.epochs + 1), desc="elo", disable=not options.progress, leave=False):
+            order = rng.choice(n, size=n, p=probs) if spec.balance_model_samples else rng.permutation(n)
+            ratings, correct, decisive = elo_pass(
+                ratings, train.model_a, train.model_b, train.winner, order,
+                spec.k_factor, spec.initial_rating, spec.tie_both_bad_epsilon, spec.non_ranking_loss_coeff,
+            )  # fmt: skip
+            self.ratings_ = ratings
+            record = {"epoch": epoch, "train_online_accuracy": correct / max(decisive, 1)}
+            record["validation_accuracy"] = self._accuracy(validation)
+            self.history_.append(record)
+            if epoch % options.print_every == 0:
+                options.log(f"epoch {epoch}: train online acc {record['train_online_accuracy']:.4f}, "
+                            f"validation acc {record['validation_accuracy']:.4f}")  # fmt: skip
+            score = record["validation_accuracy"] if len(validation) else float(epoch)
+            if score > best[0]:
+                best = (score, ratings)
+        self.ratings_ = best[1]
+        return self
+
+    def _accuracy(self, battles: Battles) -> float:
+        a, b, known = codes_in(self.index_, battles)
+        accuracy, _ = pairwise_accuracy(self.ratings_[a[known]], self.ratings_[b[known]], battles.winner[known])
+        return accuracy
+
+    def score(self, prompts: Sequence[str], models: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        """Rating - initial_rating for every known model, repeated for each prompt; NaN for unknown models."""
+        return broadcast_scores(self.index_, self.ratings_ - self.spec.initial_rating, len(prompts), models)
+
+    def save(self, directory: Path) -> None:
+        state: dict[str, Any] = {
+            "spec": self.spec.model_dump(mode="json"),
+            "ratings": dict(zip(self.index_, self.ratings_.tolist(), strict=True)),
+            "history": self.history_,
+        }
+        (directory / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        state = json.loads((directory / STATE_FILE).read_text())
+        scorer = cls(EloScoringSpec.model_validate(state["spec"]))
+        scorer.index_ = {m: i for i, m in enumerate(state["ratings"])}
+        scorer.ratings_ = np.array(list(state["ratings"].values()), dtype=np.float64)
+        scorer.history_ = state["history"]
+        return scorer

@@ -1,0 +1,33 @@
+"""Turning exceptions into one clear line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+
+from pydantic import ValidationError
+
+from router_core.errors import UserError
+from router_core.specs.errors import format_validation_error
+
+
+def report(error: BaseException, debug: bool) -> int:
+    """Print `error` for a person (a traceback only with --debug) and return the exit code."""
+    if debug:
+        traceback.print_exception(error, file=sys.stderr)
+    if isinstance(error, ValidationError):
+        print(f"error: invalid training spec:\n{format_validation_error(error)}", file=sys.stderr)
+        return 2
+    if isinstance(error, json.JSONDecodeError):
+        print(f"error: the spec is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})", file=sys.stderr)
+        return 2
+    if isinstance(error, UserError):
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    if isinstance(error, (FileNotFoundError, PermissionError, IsADirectoryError)):
+        print(f"error: {error.strerror}: {error.filename}", file=sys.stderr)
+        return 1
+    if not debug:
+        print(f"error: {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)
+    return 1

@@ -1,0 +1,41 @@
+"""`router-cli list`: the saved models with type, creation time and validation accuracy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    """Register the subcommand."""
+    parser = sub.add_parser("list", help="list saved models")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print one line per saved model."""
+    from router_core.store import ModelStore
+
+    store = ModelStore()
+    rows = [
+        {
+            "model": m.ref,
+            "created": m.meta.get("created", "?"),
+            "validation_accuracy": (m.meta.get("metrics") or {}).get("validation_accuracy"),
+        }
+        for m in store.list()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no saved models in {store.models_dir}")
+        return 0
+    width = max(len(r["model"]) for r in rows)
+    print(f"{'MODEL':<{width}}  {'CREATED':<25}  VAL_ACC")
+    for r in rows:
+        acc = r["validation_accuracy"]
+        print(f"{r['model']:<{width}}  {r['created']:<25}  {'-' if acc is None else f'{acc:.4f}'}")
+    return 0

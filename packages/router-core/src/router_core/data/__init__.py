@@ -1,0 +1,1 @@
+"""Battle data: the canonical record, loaders for each source schema, filtering and splitting."""

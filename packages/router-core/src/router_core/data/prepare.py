@@ -1,0 +1,97 @@
+"""Deterministic down-sampling, filtering and the prompt-grouped train/validation split."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from router_core.data.types import Battle, Battles
+from router_core.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+def downsample(battles: Sequence[Battle], max_samples: int | None, seed: int) -> list[Battle]:
+    """At most `max_samples` battles drawn without replacement by `seed`, kept in source order."""
+    if max_samples is None or max_samples >= len(battles):
+        if max_samples is not None and max_samples > len(battles):
+            log.warning("max_samples=%d but only %d battles exist; using all of them", max_samples, len(battles))
+        return list(battles)
+    keep = np.sort(np.random.default_rng(seed).choice(len(battles), size=max_samples, replace=False))
+    return [battles[i] for i in keep]
+
+
+def drop_rare_models(battles: Sequence[Battle], min_occurrences: int) -> list[Battle]:
+    """Battles whose two models each appear at least `min_occurrences` times (either side, any outcome)."""
+    counts = Counter(m for b in battles for m in (b.model_a, b.model_b))
+    kept = [b for b in battles if min(counts[b.model_a], counts[b.model_b]) >= min_occurrences]
+    rare = sorted(m for m, c in counts.items() if c < min_occurrences)
+    if rare:
+        log.info("dropped %d battles of %d models seen fewer than %d times", len(battles) - len(kept), len(rare), min_occurrences)
+    return kept
+
+
+def drop_without_prompt(battles: Sequence[Battle]) -> list[Battle]:
+    """Battles that have prompt text (prompt-aware models cannot use the others)."""
+    kept = [b for b in battles if b.prompt is not None and b.prompt.strip()]
+    if len(kept) < len(battles):
+        log.warning("dropped %d of %d battles without prompt text", len(battles) - len(kept), len(battles))
+    return kept
+
+
+def group_key(battle: Battle) -> str:
+    """What must not straddle the split: the prompt text, else the battle id (e.g. a question_id)."""
+    if battle.prompt is not None:
+        return "p:" + battle.prompt.strip()
+    return "i:" + (battle.id or f"{battle.model_a}|{battle.model_b}|{battle.timestamp}")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train and validation battles (validation may be empty)."""
+
+    train: Battles
+    validation: Battles
+
+
+def grouped_split(battles: Sequence[Battle], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of train and validation battles; a prompt is never on both sides.
+
+    Groups are ordered by a seeded permutation of their sorted keys (so the result does not depend on row
+    order) and taken into validation until about `fraction` of the battles are there.
+    """
+    keys = [group_key(b) for b in battles]
+    unique, inverse, sizes = np.unique(np.array(keys, dtype=object), return_inverse=True, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(unique))
+    filled = np.cumsum(sizes[order])
+    n_val_groups = int(np.searchsorted(filled, fraction * len(battles), side="left"))
+    val_groups = np.zeros(len(unique), dtype=bool)
+    val_groups[order[:n_val_groups]] = True
+    in_val = val_groups[inverse]
+    return np.flatnonzero(~in_val), np.flatnonzero(in_val)
+
+
+def split_battles(battles: Sequence[Battle], fraction: float, seed: int) -> Split:
+    """`grouped_split` as two `Battles`; an error when either side would be empty."""
+    if len(battles) < 2:
+        raise DataError(f"only {len(battles)} battles left after filtering; nothing to train and validate on")
+    train_idx, val_idx = grouped_split(battles, fraction, seed)
+    if len(train_idx) == 0:
+        raise DataError("the validation split took every battle; lower data.validation_split")
+    if len(val_idx) == 0:
+        log.warning("validation split is empty (too few distinct prompts for %.2f); validating on nothing", fraction)
+    records = list(battles)
+    return Split(Battles.from_records(records[i] for i in train_idx), Battles.from_records(records[i] for i in val_idx))
+
+
+def fingerprint(battles: Sequence[Battle]) -> str:
+    """Short SHA-256 over what training reads (models, winner, prompt), in order."""
+    digest = hashlib.sha256()
+    for b in battles:
+        digest.update(f"{b.model_a}\x1f{b.model_b}\x1f{b.winner}\x1f{b.prompt or ''}\x1e".encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,33 @@
+"""model_type -> scorer class, as import paths resolved on demand (core never imports its siblings)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from router_core.errors import UserError
+
+if TYPE_CHECKING:
+    from router_core.scorer import Scorer
+
+MODEL_TYPES: dict[str, str] = {
+    "elo_scoring": "router_classic.elo_scoring:EloScorer",
+}
+"""Every trainable model type and where its scorer lives; kept equal to the spec union by a test."""
+
+_PACKAGES = {"router_classic": "router-classic", "router_neural": "router-neural"}
+
+
+def scorer_class(model_type: str) -> type[Scorer]:
+    """Import and return the scorer class of `model_type`."""
+    if model_type not in MODEL_TYPES:
+        raise UserError(f"unknown model type {model_type!r}; known: {', '.join(sorted(MODEL_TYPES))}")
+    module_name, _, class_name = MODEL_TYPES[model_type].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        package = _PACKAGES.get(module_name.split(".")[0], module_name.split(".")[0])
+        if error.name and module_name.startswith(error.name):
+            raise UserError(f"model type {model_type!r} needs the package {package}: install it") from error
+        raise
+    return getattr(module, class_name)

@@ -1,0 +1,94 @@
+"""All specs. The model-type union is spelled once, here; `TrainingSpec` is the whole training document."""
+
+from typing import Annotated, Any, get_args
+
+from pydantic import Field, field_validator, model_validator
+
+from router_core.specs._base import ModelSpecBase, SpecBase
+from router_core.specs.elo_scoring import EloScoringSpec
+from router_core.specs.training import DataSpec, LogSpec, WandbSpec, check_model_name
+
+ModelSpec = Annotated[EloScoringSpec, Field(discriminator="model_type")]
+"""One model type's spec, chosen by its `model_type` field."""
+
+
+
+def _members(union: Any) -> tuple[type[ModelSpecBase], ...]:
+    inner = get_args(union)[0]
+    return get_args(inner) or (inner,)
+
+
+MODEL_SPECS: dict[str, type[ModelSpecBase]] = {cls.model_fields["model_type"].default: cls for cls in _members(ModelSpec)}
+"""model_type -> spec class, derived from the union above."""
+
+
+class ModelSection(SpecBase):
+    """The `model` block: the name to save under and either a fresh spec or a saved model to start from."""
+
+    name: str
+    """Name to save the trained model under (models/<model_type>/<name>)."""
+    start_state: str | None = None
+    """Start from this saved model (`name` or `type/name`) and continue training it; `spec` must then be absent."""
+    spec: ModelSpec | None = None
+    """The model type and its hyper-parameters (required unless `start_state` is given)."""
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return check_model_name(value)
+
+    @model_validator(mode="after")
+    def _spec_xor_start_state(self) -> "ModelSection":
+        if (self.spec is None) == (self.start_state is None):
+            raise ValueError("give exactly one of model.spec and model.start_state")
+        return self
+
+
+class TrainingSpec(SpecBase):
+    """A complete training run: what to train, on which data, for how long."""
+
+    schema_ref: str | None = Field(default=None, alias="$schema")
+    """Optional JSON-Schema reference for editors; ignored by training."""
+    wandb: WandbSpec | None = None
+    """Log the run to Weights & Biases (optional)."""
+    model: ModelSection
+    """What to train and where to save it."""
+    data: DataSpec = DataSpec()
+    """Training data and validation split."""
+    log: LogSpec = LogSpec()
+    """Console logging."""
+    epochs: int = Field(ge=0)
+    """Training epochs (passes over the data); closed-form scorers ignore it."""
+    batch_size: int = Field(ge=1)
+    """Battles per optimisation step (and default inference batch)."""
+    save_every: int | None = Field(default=None, ge=1)
+    """Save a checkpoint of iterative models every N epochs (models/<type>/<name>@ep<N>)."""
+
+    model_config = SpecBase.model_config | {"populate_by_name": True}
+
+    @model_validator(mode="after")
+    def _iterative_models_need_epochs(self) -> "TrainingSpec":
+        spec = self.model.spec
+        if spec is not None and spec.iterative and self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1 for {spec.model_type}")
+        return self
+
+
+def parse_training_spec(document: dict[str, Any]) -> TrainingSpec:
+    """Validate a JSON document into a `TrainingSpec` (raises pydantic.ValidationError)."""
+    return TrainingSpec.model_validate(document)
+
+
+__all__ = [
+    "MODEL_SPECS",
+    "DataSpec",
+    "EloScoringSpec",
+    "LogSpec",
+    "ModelSection",
+    "ModelSpec",
+    "ModelSpecBase",
+    "SpecBase",
+    "TrainingSpec",
+    "WandbSpec",
+    "parse_training_spec",
+]
