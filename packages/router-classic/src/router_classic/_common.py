@@ -30,5 +30,5 @@ def balanced_probabilities(model_a: np.ndarray, model_b: np.ndarray, n_models: i
     A battle's weight is 1/count(A) + 1/count(B) (count = appearances on either side), normalised to sum to 1.
     """
     counts = np.bincount(model_a, minlength=n_models) + np.bincount(model_b, minlength=n_models)
-    weights = 1.0 / counts[model_a] + 1.0 / counts[model_b]
+    weights = 1.0 / counts[model_a] + 1.0 / counts[model_b]  # counts >= 1 for every model in a battle
     return weights / weights.sum()

@@ -37,17 +37,19 @@ class EloScorer:
         """Run the Elo passes; when refit after `load`, starts from the loaded ratings (resume)."""
         spec = self.spec
         previous = dict(zip(getattr(self, "index_", {}), getattr(self, "ratings_", ()), strict=True))
-        self.index_ = {m: i for i, m in enumerate(train.models)}
-        ratings = np.array([previous.get(m, spec.initial_rating) for m in train.models], dtype=np.float64)
+        names = list(previous) + [m for m in train.models if m not in previous]  # resume keeps every known model
+        self.index_ = {m: i for i, m in enumerate(names)}
+        ratings = np.array([previous.get(m, spec.initial_rating) for m in names], dtype=np.float64)
+        model_a, model_b, _ = codes_in(self.index_, train)
         rng = np.random.default_rng(options.seed)
         n = len(train)
-        probs = balanced_probabilities(train.model_a, train.model_b, len(train.models))
+        probs = balanced_probabilities(model_a, model_b, len(names))
         best = (-np.inf, ratings)
         self.history_ = []
         for epoch in tqdm(range(1, options.epochs + 1), desc="elo", disable=not options.progress, leave=False):
             order = rng.choice(n, size=n, p=probs) if spec.balance_model_samples else rng.permutation(n)
             ratings, correct, decisive = elo_pass(
-                ratings, train.model_a, train.model_b, train.winner, order,
+                ratings, model_a, model_b, train.winner, order,
                 spec.k_factor, spec.initial_rating, spec.tie_both_bad_epsilon, spec.non_ranking_loss_coeff,
             )  # fmt: skip
             self.ratings_ = ratings

@@ -1,0 +1,150 @@
+"""Loaders on real rows of every supported schema, format detection, malformed rows, offline HF, embedded sample."""
+
+import gzip
+import json
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+from router_core.data.files import columns_of, read_rows
+from router_core.data.formats import detect_format
+from router_core.data.loading import load_battles, load_dataset, load_embedded_sample, load_file
+from router_core.errors import DataError
+from router_core.specs.training import DataSpec
+from tests.conftest import SHARED_DATA
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "n"),
+    [
+        ("chatbot_arena_votes.jsonl", "votes", 60),
+        ("lmarena_2024_categories.csv", "votes", 30),
+        ("arena_140k.csv", "lmarena_140k", 6),
+        ("chatbot_arena_conversations.parquet", "chatbot_arena", 4),
+        ("kaggle_55k.csv", "kaggle_55k", 12),
+        ("mt_bench_human/human_judgments_turn1.jsonl", "mt_bench_human", 25),
+        ("mt_bench_battles_with_text.jsonl", "canonical", 20),
+        ("canonical.jsonl", "canonical", 6),
+    ],
+)
+def test_format_is_detected_and_every_row_loads(fixtures: Path, name: str, fmt: str, n: int):
+    path = fixtures / name
+    assert detect_format(columns_of(read_rows(path))) == fmt
+    battles = load_file(path)
+    assert len(battles) == n
+    assert all(b.winner in ("model_a", "model_b", "tie", "both_bad") for b in battles)
+    assert len(load_file(path, fmt)) == n  # an explicit format gives the same
+
+
+def test_votes_rows(fixtures: Path):
+    first = load_file(fixtures / "chatbot_arena_votes.jsonl")[0]
+    assert (first.model_a, first.model_b, first.winner) == ("chatglm-6b", "koala-13b", "model_b")
+    assert first.id == "58210e39b3fd4441a2bd4a518bb44c2d" and first.prompt is None
+    cats = load_file(fixtures / "lmarena_2024_categories.csv")
+    assert cats[0].categories == ("Creative Arts", "Fictional Story and Fanfiction Writing")
+    assert cats[1].winner == "both_bad"  # "tie (bothbad)"
+
+
+def test_arena_140k_rows(fixtures: Path):
+    battles = load_file(fixtures / "arena_140k.csv")
+    first = battles[0]
+    assert first.prompt == "Compare Tormenta20 with DnD5e"
+    assert first.response_a.startswith("Excellent question!") and first.response_b.startswith("# Tormenta20")
+    assert first.language == "en" and first.timestamp.startswith("2025-05-29")
+    assert "criteria:domain_knowledge" in first.categories and first.history == ()
+    multi = battles[-1]
+    assert len(multi.history) >= 2 and multi.history[0][0] == "user" and multi.history[1][0] == "assistant"
+
+
+def test_chatbot_arena_rows(fixtures: Path):
+    battles = load_file(fixtures / "chatbot_arena_conversations.parquet")
+    assert battles[0].prompt == "Compare Tormenta20 with DnD5e" and battles[0].id == "q0"
+    assert {b.winner for b in battles} <= {"model_a", "model_b", "tie", "both_bad"}
+
+
+def test_kaggle_rows_keep_last_turn_and_history(fixtures: Path):
+    first = load_file(fixtures / "kaggle_55k.csv")[0]
+    assert first.prompt.startswith("OK, does pineapple belong on a pizza?")
+    assert first.history[0] == ("user", "Is it morally right to try to have a certain percentage of females on managerial positions?")
+    assert first.winner == "model_a" and first.id == "30192"
+
+
+def test_mt_bench_votes_are_joined_with_questions_and_answers(fixtures: Path):
+    votes = load_file(fixtures / "mt_bench_human" / "human_judgments_turn1.jsonl")
+    with_text = load_file(fixtures / "mt_bench_battles_with_text.jsonl")
+    for joined, ready in zip(votes, with_text, strict=False):
+        assert (joined.prompt, joined.response_a, joined.response_b) == (ready.prompt, ready.response_a, ready.response_b)
+        assert joined.categories == ready.categories
+
+
+def test_mt_bench_votes_without_side_files_load_without_text(tmp_path: Path, fixtures: Path, caplog):
+    (tmp_path / "votes.jsonl").write_text((fixtures / "mt_bench_human" / "human_judgments_turn1.jsonl").read_text())
+    with caplog.at_level(logging.WARNING):
+        battles = load_file(tmp_path / "votes.jsonl")
+    assert len(battles) == 25 and battles[0].prompt is None and "without text" in caplog.text
+
+
+def test_malformed_rows_are_skipped_with_count_and_reasons(tmp_path: Path, caplog):
+    path = tmp_path / "votes.jsonl"
+    rows = [{"model_a": "x", "model_b": "y", "winner": "model_a"}, {"model_a": "x", "model_b": "y", "winner": "maybe"}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{not json\n")
+    with caplog.at_level(logging.WARNING):
+        battles = load_file(path)
+    assert len(battles) == 1
+    assert "skipped 2 of 3" in caplog.text and "unknown winner 'maybe'" in caplog.text and "invalid JSON" in caplog.text
+
+
+def test_file_where_nothing_parses_is_an_error(tmp_path: Path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"model_a": "x", "model_b": "y", "winner": "??"}) + "\n")
+    with pytest.raises(DataError, match="none of 1 rows"):
+        load_file(path)
+
+
+def test_unknown_columns_and_missing_file_are_clear_errors(tmp_path: Path):
+    path = tmp_path / "other.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match="cannot tell the battle format"):
+        load_file(path)
+    with pytest.raises(DataError, match="not found"):
+        load_file(tmp_path / "missing.jsonl")
+
+
+def test_gzipped_jsonl_and_json_array(tmp_path: Path):
+    rows = [{"model_a": "x", "model_b": "y", "winner": "tie"}]
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(json.dumps(rows[0]).encode()))
+    (tmp_path / "b.json").write_text(json.dumps(rows))
+    assert load_file(tmp_path / "a.jsonl.gz")[0].winner == "tie"
+    assert load_file(tmp_path / "b.json")[0].winner == "tie"
+
+
+def test_several_paths_concatenate(fixtures: Path):
+    spec = DataSpec(path=[str(fixtures / "kaggle_55k.csv"), str(fixtures / "chatbot_arena_votes.jsonl")])
+    assert len(load_battles(spec)) == 72
+
+
+def test_hf_dataset_offline_fails_fast_naming_it():
+    start = time.perf_counter()
+    with pytest.raises(DataError, match="lmarena-ai/arena-human-preference-140k.*data.path"):
+        load_dataset("lmarena_human_preference")
+    assert time.perf_counter() - start < 30  # a generous bound: offline must never wait on the network
+
+
+def test_embedded_sample_has_three_real_sources():
+    battles = load_embedded_sample()
+    by_source = {}
+    for b in battles:
+        by_source[b.source] = by_source.get(b.source, 0) + 1
+    assert by_source == {"mt_bench_human": 1206, "kaggle_arena_55k_khaaliswooden": 999, "chatbot_arena_2023_votes": 21673}
+    assert sum(b.prompt is not None for b in battles) == 1206 + 999
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="shared data folder not present")
+def test_every_shared_battle_file_loads_with_detected_format():
+    files = [p for p in SHARED_DATA.rglob("*") if p.suffix in (".jsonl", ".csv") and "copilot" not in p.name]
+    files = [p for p in files if p.parent.name != "model_answer" and p.name != "question.jsonl"]
+    assert len(files) >= 6
+    for path in files:
+        assert len(load_file(path)) > 90, path

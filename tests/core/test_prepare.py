@@ -1,0 +1,65 @@
+"""Down-sampling, filtering and the prompt-grouped split."""
+
+import numpy as np
+import pytest
+
+from router_core.data.prepare import downsample, drop_rare_models, drop_without_prompt, grouped_split, split_battles
+from router_core.data.types import Battle
+from router_core.errors import DataError
+
+
+def _battles(n: int, n_prompts: int) -> list[Battle]:
+    rng = np.random.default_rng(0)
+    return [
+        Battle(model_a=f"m{rng.integers(5)}", model_b=f"n{rng.integers(5)}", winner="model_a", id=str(i),
+               prompt=f"prompt {i % n_prompts}")
+        for i in range(n)
+    ]
+
+
+def test_downsample_is_deterministic_keeps_order_and_clamps():
+    battles = _battles(100, 10)
+    first, second = downsample(battles, 30, seed=1), downsample(battles, 30, seed=1)
+    assert first == second and len(first) == 30
+    assert [int(b.id) for b in first] == sorted(int(b.id) for b in first)
+    assert downsample(battles, 30, seed=2) != first
+    assert len(downsample(battles, 500, seed=1)) == 100
+
+
+def test_split_is_grouped_by_prompt_deterministic_and_near_fraction():
+    battles = _battles(1000, 200)
+    train, val = grouped_split(battles, 0.2, seed=7)
+    assert len(train) + len(val) == 1000 and abs(len(val) - 200) <= 10
+    assert not {battles[i].prompt for i in train} & {battles[i].prompt for i in val}
+    again = grouped_split(battles, 0.2, seed=7)
+    assert np.array_equal(train, again[0]) and np.array_equal(val, again[1])
+    assert not np.array_equal(val, grouped_split(battles, 0.2, seed=8)[1])
+
+
+def test_split_does_not_depend_on_row_order():
+    battles = _battles(300, 60)
+    _, val = grouped_split(battles, 0.25, seed=3)
+    reversed_battles = battles[::-1]
+    _, val_rev = grouped_split(reversed_battles, 0.25, seed=3)
+    assert {battles[i].id for i in val} == {reversed_battles[i].id for i in val_rev}
+
+
+def test_prompt_less_battles_group_by_id():
+    battles = [Battle(model_a="a", model_b="b", winner="tie", id=f"q{i // 2}") for i in range(40)]
+    train, val = grouped_split(battles, 0.5, seed=0)
+    assert not {battles[i].id for i in train} & {battles[i].id for i in val}
+
+
+def test_split_battles_errors_and_types():
+    with pytest.raises(DataError):
+        split_battles(_battles(1, 1), 0.2, seed=0)
+    split = split_battles(_battles(200, 50), 0.2, seed=0)
+    assert len(split.train) + len(split.validation) == 200
+
+
+def test_filters():
+    battles = [Battle(model_a="a", model_b="b", winner="model_a", prompt=" ")] * 3 + [
+        Battle(model_a="a", model_b="rare", winner="model_b", prompt="hi")
+    ]
+    assert len(drop_rare_models(battles, 2)) == 3
+    assert len(drop_without_prompt(battles)) == 1
