@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from router_classic._common import balanced_probabilities, broadcast_scores, codes_in
 from router_classic.kernels.elo import elo_pass
@@ -46,7 +45,7 @@ class EloScorer:
         probs = balanced_probabilities(model_a, model_b, len(names))
         best = (-np.inf, ratings)
         self.history_ = []
-        for epoch in tqdm(range(1, options.epochs + 1), desc="elo", disable=not options.progress, leave=False):
+        for epoch in options.bar(range(1, options.epochs + 1), desc="elo"):
             order = rng.choice(n, size=n, p=probs) if spec.balance_model_samples else rng.permutation(n)
             ratings, correct, decisive = elo_pass(
                 ratings, model_a, model_b, train.winner, order,

@@ -42,6 +42,12 @@ class FitOptions:
     output_dir: Path | None = field(default=None)
     """Scratch directory for artefacts written during training (plots); copied next to the saved model."""
 
+    def bar(self, iterable: Any, desc: str, **kwargs: Any) -> Any:
+        """A tqdm progress bar on stderr; off when `progress` is False or stderr is not a terminal."""
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, desc=desc, disable=None if self.progress else True, leave=False, **kwargs)
+
 
 @runtime_checkable
 class Scorer(Protocol):
