@@ -1,0 +1,74 @@
+"""One contract over every model type: fit -> score -> save -> load -> score, shapes, finiteness, idempotent refit.
+
+Adding a model type = adding one `Case` row.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from router_core.data.types import Battle, Battles
+from router_core.registry import scorer_class
+from router_core.scorer import FitOptions
+from router_core.specs import MODEL_SPECS
+
+
+@dataclass(frozen=True)
+class Case:
+    """A model type with a small spec and the fit options it needs."""
+
+    id: str
+    spec: dict[str, Any]
+    epochs: int = 2
+    marks: tuple[Any, ...] = field(default_factory=tuple)
+
+
+CASES = [
+    Case("elo_scoring", {"model_type": "elo_scoring", "min_model_occurrences": 1}),
+]
+
+TOPICS = ("python code bug", "poem about the sea", "integral of x squared")
+
+
+def _battles(n: int, seed: int) -> Battles:
+    rng = np.random.default_rng(seed)
+    models = [f"model-{i}" for i in range(5)]
+    records = []
+    for i in range(n):
+        a, b = rng.choice(5, 2, replace=False)
+        winner = ("model_a", "model_b", "tie", "both_bad")[rng.choice(4, p=[0.4, 0.4, 0.1, 0.1])]
+        topic = TOPICS[i % len(TOPICS)]
+        records.append(Battle(model_a=models[a], model_b=models[b], winner=winner, id=str(i),
+                              prompt=f"{topic} #{i % 17}", response_a=f"answer {a} about {topic}",
+                              response_b=f"answer {b} about {topic}"))
+    return Battles.from_records(records)
+
+
+def _fit(case: Case) -> Any:
+    spec = MODEL_SPECS[case.id].model_validate(case.spec)
+    options = FitOptions(epochs=case.epochs, batch_size=16, seed=0, progress=False, log=lambda _: None)
+    return scorer_class(case.id)(spec).fit(_battles(300, 0), _battles(60, 1), options), options
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
+def test_contract(case: Case, tmp_path: Path):
+    scorer, options = _fit(case)
+    prompts, models = ["python code bug #1", "a new prompt"], ["model-0", "model-3", "unknown-model"]
+    scores = scorer.score(prompts, models, 8)
+    assert scores.shape == (2, 3) and scores.dtype == np.float64
+    assert np.isfinite(scores[:, :2]).all() and np.isnan(scores[:, 2]).all()
+    assert set(scorer.known_models) == {f"model-{i}" for i in range(5)}
+
+    scorer.save(tmp_path)
+    loaded = type(scorer).load(tmp_path)
+    np.testing.assert_array_equal(loaded.score(prompts, models, 8), scores)
+
+    refit = scorer.__class__(scorer.spec).fit(_battles(300, 0), _battles(60, 1), options)
+    np.testing.assert_allclose(refit.score(prompts, models, 8), scores, rtol=1e-6, atol=1e-8)
+
+
+def test_every_model_type_has_a_case():
+    assert {c.id for c in CASES} == set(MODEL_SPECS)
