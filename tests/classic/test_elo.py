@@ -1,5 +1,7 @@
 """Elo: a hand-worked sequence, invariances, resume, planted order."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -83,7 +85,7 @@ def test_refit_after_load_resumes_from_saved_ratings(tmp_path):
     scorer = EloScorer(spec).fit(_planted(2000, 5), _planted(10, 6), OPTS)
     scorer.save(tmp_path)
     names = [f"m{i}" for i in range(6)]
-    resumed = EloScorer.load(tmp_path).fit(_planted(1, 7), _planted(1, 8), OPTS)
+    resumed = EloScorer.load(tmp_path).fit(_planted(1, 7), _planted(1, 8), replace(OPTS, resume=True))
     # one more battle moves two ratings by at most K=4; every earlier model is still known
     np.testing.assert_allclose(resumed.score(["p"], names), scorer.score(["p"], names), atol=4.0)
     fresh = EloScorer(spec).fit(_planted(1, 7), _planted(1, 8), OPTS)

@@ -33,9 +33,9 @@ class EloScorer:
         return tuple(self.index_)
 
     def fit(self, train: Battles, validation: Battles, options: FitOptions) -> Self:
-        """Run the Elo passes; when refit after `load`, starts from the loaded ratings (resume)."""
+        """Run the Elo passes; with `options.resume`, start from the current (loaded) ratings."""
         spec = self.spec
-        previous = dict(zip(getattr(self, "index_", {}), getattr(self, "ratings_", ()), strict=True))
+        previous = dict(zip(self.index_, self.ratings_, strict=True)) if options.resume else {}
         names = list(previous) + [m for m in train.models if m not in previous]  # resume keeps every known model
         self.index_ = {m: i for i, m in enumerate(names)}
         ratings = np.array([previous.get(m, spec.initial_rating) for m in names], dtype=np.float64)

@@ -74,6 +74,7 @@ def train_from_spec(spec: TrainingSpec, store: ModelStore, options: FitOptions |
         save_every=spec.save_every,
         checkpoint=_checkpointer(spec, model_spec, store) if spec.save_every else None,
         wandb=spec.wandb,
+        resume=parent is not None,
     )
     scorer.fit(split.train, split.validation, options)
     metrics = _metrics(scorer, split)

@@ -38,6 +38,8 @@ class FitOptions:
     checkpoint: Callable[[Any, int], None] | None = None
     """Called as checkpoint(scorer, epoch) every `save_every` epochs by iterative scorers."""
     save_every: int | None = None
+    resume: bool = False
+    """Continue from the scorer's current (loaded) state instead of starting fresh (`model.start_state`)."""
     wandb: WandbSpec | None = None
     output_dir: Path | None = field(default=None)
     """Scratch directory for artefacts written during training (plots); copied next to the saved model."""
@@ -64,7 +66,11 @@ class Scorer(Protocol):
     def __init__(self, spec: Any) -> None: ...
 
     def fit(self, train: Battles, validation: Battles, options: FitOptions) -> Self:
-        """Learn from `train`; `validation` may drive early stopping / best-epoch restore. Returns self."""
+        """Learn from `train`; `validation` may drive early stopping / best-epoch restore. Returns self.
+
+        Fitting twice equals fitting once with the second call's data, unless `options.resume` is set: then
+        training continues from the current state (a loaded model).
+        """
         ...
 
     def score(self, prompts: Sequence[str], models: Sequence[str], batch_size: int = 128) -> np.ndarray:
