@@ -28,6 +28,11 @@ class Case:
 
 CASES = [
     Case("elo_scoring", {"model_type": "elo_scoring", "min_model_occurrences": 1}),
+    Case("least_squares_scoring", {"model_type": "least_squares_scoring", "min_model_occurrences": 1}, epochs=0),
+    Case("greedy_ranking", {"model_type": "greedy_ranking", "min_model_occurrences": 1}, epochs=0),
+    Case("mcmf_scoring", {"model_type": "mcmf_scoring", "min_model_occurrences": 1}, epochs=0),
+    Case("bradley_terry_scoring", {"model_type": "bradley_terry_scoring", "min_model_occurrences": 1,
+                                   "confidence_intervals": "both", "bootstrap_rounds": 10}, epochs=0),
 ]
 
 TOPICS = ("python code bug", "poem about the sea", "integral of x squared")

@@ -26,3 +26,64 @@ def pairwise_accuracy(score_a: np.ndarray, score_b: np.ndarray, winner: np.ndarr
     diff = (score_a - score_b)[decisive]
     correct = np.where(winner[decisive] == A_WINS, diff > 0, diff < 0)
     return float(correct.mean()), n
+
+
+def log_loss(p: np.ndarray, y: np.ndarray, eps: float = 1e-15) -> float:
+    """Mean negative log-likelihood of binary outcomes (natural log); nan when empty.
+
+    Args:
+        p: shape (n,), predicted probability that y = 1 (clipped to [eps, 1 - eps]).
+        y: shape (n,), 0/1 outcomes.
+    """
+    if p.size == 0:
+        return float("nan")
+    p = np.clip(p, eps, 1 - eps)
+    return float(-np.mean(np.where(y == 1, np.log(p), np.log1p(-p))))
+
+
+def brier_score(p: np.ndarray, y: np.ndarray) -> float:
+    """Mean squared error of predicted probabilities against 0/1 outcomes; nan when empty.
+
+    Args:
+        p: shape (n,), predicted probability that y = 1.
+        y: shape (n,), 0/1 outcomes.
+    """
+    return float(np.mean((p - y) ** 2)) if p.size else float("nan")
+
+
+def categorical_log_loss(probs: np.ndarray, labels: np.ndarray, eps: float = 1e-15) -> float:
+    """Mean negative log-probability of the observed class; nan when empty.
+
+    Args:
+        probs: shape (n, c), class probabilities per row.
+        labels: shape (n,), observed class index per row.
+    """
+    if labels.size == 0:
+        return float("nan")
+    chosen = probs[np.arange(labels.size), labels]
+    return float(-np.mean(np.log(np.clip(chosen, eps, 1.0))))
+
+
+def bootstrap_interval(
+    values: np.ndarray, rounds: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of `values` (resampled with replacement); (nan, nan) if empty.
+
+    Args:
+        values: shape (n,), per-item values (e.g. 1.0 for a correct prediction, 0.0 for a wrong one).
+        rounds: bootstrap resamples.
+        level: coverage of the interval.
+        seed: seed of the resampling.
+    """
+    n = values.size
+    if n == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = np.empty(rounds)
+    chunk = max(1, 2_000_000 // n)  # bounds memory: chunk x n indices at a time
+    for start in range(0, rounds, chunk):
+        stop = min(rounds, start + chunk)
+        means[start:stop] = values[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+    alpha = 1 - level
+    low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)

@@ -22,6 +22,7 @@ from router_core.data.prepare import (
     split_battles,
 )
 from router_core.data.types import Battle, Battles
+from router_core.evaluation import calibrate, with_calibration
 from router_core.metrics import pairwise_accuracy
 from router_core.registry import scorer_class
 from router_core.scorer import FitOptions, Scorer
@@ -77,11 +78,12 @@ def train_from_spec(spec: TrainingSpec, store: ModelStore, options: FitOptions |
         resume=parent is not None,
     )
     scorer.fit(split.train, split.validation, options)
+    link = calibrate(scorer, split.train, seed=spec.data.seed)  # P(a beats b) for score-only models
     metrics = _metrics(scorer, split)
     meta = _meta(spec, model_spec, split, metrics, parent)
     saved_spec = spec.model_dump(mode="json", by_alias=True, exclude={"schema_ref"})
     saved_spec["model"]["spec"] = model_spec.model_dump(mode="json")
-    path = store.save(model_spec.model_type, spec.model.name, scorer.save, saved_spec, meta)
+    path = store.save(model_spec.model_type, spec.model.name, with_calibration(scorer.save, link), saved_spec, meta)
     return TrainOutcome(SavedModel(model_spec.model_type, spec.model.name, path, meta), metrics)
 
 

@@ -12,6 +12,10 @@ if TYPE_CHECKING:
 
 MODEL_TYPES: dict[str, str] = {
     "elo_scoring": "router_classic.elo_scoring:EloScorer",
+    "least_squares_scoring": "router_classic.least_squares_scoring:LeastSquaresScorer",
+    "greedy_ranking": "router_classic.greedy_ranking:GreedyRankingScorer",
+    "mcmf_scoring": "router_classic.mcmf_scoring:McmfScorer",
+    "bradley_terry_scoring": "router_classic.bradley_terry_scoring:BradleyTerryScorer",
 }
 """Every trainable model type and where its scorer lives; kept equal to the spec union by a test."""
 

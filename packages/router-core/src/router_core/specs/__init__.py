@@ -5,10 +5,17 @@ from typing import Annotated, Any, get_args
 from pydantic import Field, field_validator, model_validator
 
 from router_core.specs._base import ModelSpecBase, SpecBase
+from router_core.specs.bradley_terry_scoring import BradleyTerryScoringSpec
 from router_core.specs.elo_scoring import EloScoringSpec
+from router_core.specs.greedy_ranking import GreedyRankingSpec
+from router_core.specs.least_squares_scoring import LeastSquaresScoringSpec
+from router_core.specs.mcmf_scoring import McmfScoringSpec
 from router_core.specs.training import DataSpec, LogSpec, WandbSpec, check_model_name
 
-ModelSpec = Annotated[EloScoringSpec, Field(discriminator="model_type")]
+ModelSpec = Annotated[
+    EloScoringSpec | LeastSquaresScoringSpec | GreedyRankingSpec | McmfScoringSpec | BradleyTerryScoringSpec,
+    Field(discriminator="model_type"),
+]
 """One model type's spec, chosen by its `model_type` field."""
 
 
@@ -81,6 +88,10 @@ def parse_training_spec(document: dict[str, Any]) -> TrainingSpec:
 
 __all__ = [
     "MODEL_SPECS",
+    "BradleyTerryScoringSpec",
+    "GreedyRankingSpec",
+    "LeastSquaresScoringSpec",
+    "McmfScoringSpec",
     "DataSpec",
     "EloScoringSpec",
     "LogSpec",

@@ -1,0 +1,96 @@
+"""Base of the closed-form prompt-agnostic scorers: one score per model, broadcast over prompts, saved as JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from router_classic._common import broadcast_scores
+from router_classic.kernels.pairs import win_matrix
+from router_core.data.types import Battles
+from router_core.errors import DataError
+from router_core.scorer import FitOptions
+from router_core.specs import ModelSpecBase
+
+STATE_FILE = "scores.json"
+
+
+class PerModelScorer:
+    """Fitted state: `index_` (model name -> position) and `scores_` (shape (k,)); subclasses add `summary_`.
+
+    Subclasses implement `_fit_scores(train, options) -> scores` and may extend `_extra_state` / `_restore`.
+    """
+
+    spec_type: ClassVar[type[ModelSpecBase]]
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+        self.history_: list[dict[str, float]] = []
+
+    @property
+    def known_models(self) -> tuple[str, ...]:
+        """Models seen in training."""
+        return tuple(self.index_)
+
+    def fit(self, train: Battles, validation: Battles, options: FitOptions) -> Self:
+        """Fit on `train` in closed form (`validation` is not needed; the pipeline reports on it)."""
+        self.index_ = {m: i for i, m in enumerate(train.models)}
+        self.summary_: dict[str, Any] = {}
+        self.scores_ = np.asarray(self._fit_scores(train, options), dtype=np.float64)
+        if getattr(self.spec, "print_summary", False):
+            options.log(f"{self.spec.model_type}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in self.summary_.items()))
+        return self
+
+    def _fit_scores(self, train: Battles, options: FitOptions) -> np.ndarray:
+        raise NotImplementedError
+
+    def score(self, prompts: Sequence[str], models: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        """The model's score repeated for every prompt, shape (n_prompts, n_models); NaN for unknown models."""
+        return broadcast_scores(self.index_, self.scores_, len(prompts), models)
+
+    def save(self, directory: Path) -> None:
+        """Write `scores.json` (spec, per-model scores, fit summary and any extra state)."""
+        state = {
+            "spec": self.spec.model_dump(mode="json"),
+            "scores": dict(zip(self.index_, self.scores_.tolist(), strict=True)),
+            "summary": self.summary_,
+        } | self._extra_state()
+        (directory / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        """Rebuild the fitted scorer from `scores.json`."""
+        state = json.loads((directory / STATE_FILE).read_text())
+        scorer = cls(cls.spec_type.model_validate(state["spec"]))
+        scorer.index_ = {m: i for i, m in enumerate(state["scores"])}
+        scorer.scores_ = np.array(list(state["scores"].values()), dtype=np.float64)
+        scorer.summary_ = state["summary"]
+        scorer._restore(state)
+        return scorer
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        return None
+
+
+def decisive_wins(train: Battles) -> np.ndarray:
+    """Win matrix (k, k) of the decisive battles; a DataError when there are none."""
+    if not train.decisive.any():
+        raise DataError("no decisive battles (every battle is a tie or both_bad): nothing to rank models by")
+    return win_matrix(train.model_a, train.model_b, train.winner, len(train.models))
+
+
+def training_accuracy(wins: np.ndarray, scores: np.ndarray) -> float:
+    """Share of decisive training battles whose winner has the strictly higher score."""
+    higher = scores[:, None] > scores[None, :]
+    return float((wins * higher).sum() / wins.sum())
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
