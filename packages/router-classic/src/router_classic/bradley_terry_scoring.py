@@ -122,8 +122,9 @@ class BradleyTerryScorer(PerModelScorer):
             else:
                 times = np.bincount(rng.integers(0, n, n), minlength=n)
                 resampled = np.bincount(cell[used], weights=weight[used] * times, minlength=cells.size)
+            # 1e-6 is far below the spread of the draws, and saves the last Newton steps of every refit
             fit = bt.newton(x, pair_i, pair_j, resampled.reshape(-1, 3).astype(np.float64), tie_model, l2, groups,
-                            self.spec.max_iter, self.spec.tol)  # fmt: skip
+                            self.spec.max_iter, max(self.spec.tol, 1e-6))  # fmt: skip
             draws[r] = fit[0][:k]
         return draws
 

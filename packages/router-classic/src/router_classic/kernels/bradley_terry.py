@@ -86,6 +86,24 @@ def outcome_terms(d: np.ndarray, tau: float, tie_model: int) -> tuple[np.ndarray
     return logp, g_d, g_t, h_dd, h_dt, h_tt
 
 
+def log_probabilities(d: np.ndarray, tau: float, tie_model: int) -> np.ndarray:
+    """log P(i won), log P(j won), log P(tie), shape (P, 3); the first output of `outcome_terms`, computed alone.
+
+    Args:
+        d: shape (P,), theta_i - theta_j.
+        tau: tie parameter.
+        tie_model: NO_TIES, DAVIDSON or RAO_KUPPER.
+    """
+    if tie_model == RAO_KUPPER:
+        u = 0.5 * d
+        log_t = np.log(np.expm1(2.0 * tau)) - np.logaddexp(u, tau - u) - np.logaddexp(tau + u, -u)
+        return np.stack([-np.logaddexp(0.0, tau - d), -np.logaddexp(0.0, d + tau), log_t], axis=1)
+    u = 0.5 * d
+    eta = tau if tie_model == DAVIDSON else -np.inf
+    lz = np.logaddexp(np.logaddexp(u, -u), eta)
+    return np.stack([u - lz, -u - lz, eta - lz], axis=1)
+
+
 def _rao_kupper_terms(d: np.ndarray, kappa: float) -> tuple[np.ndarray, ...]:
     # log T = log(e^{2k} - 1) - log(e^{d/2} + e^{k - d/2}) - log(e^{k + d/2} + e^{-d/2}) avoids 1 - A - B cancellation.
     u = 0.5 * d
@@ -139,7 +157,8 @@ def objective(
     k = groups.shape[0]
     theta = x[:k]
     tau = float(x[k]) if x.shape[0] > k else 0.0
-    logp, g_d, g_t, h_dd, h_dt, h_tt = outcome_terms(theta[pair_i] - theta[pair_j], tau, tie_model)
+    d = theta[pair_i] - theta[pair_j]
+    logp = log_probabilities(d, tau, tie_model)
     present = counts > 0  # 0 * -inf would be nan for ties without a tie model
     value = -float(np.sum(counts * np.where(present, logp, 0.0))) + 0.5 * l2 * float(theta @ theta)
     group_sums = np.bincount(groups, weights=theta) if l2 == 0 else None
@@ -147,6 +166,7 @@ def objective(
         value += 0.5 * float(group_sums @ group_sums)
     if not with_derivatives:
         return value, None, None
+    _, g_d, g_t, h_dd, h_dt, h_tt = outcome_terms(d, tau, tie_model)
     n = x.shape[0]
     s_d, s_dd = (counts * g_d).sum(1), (counts * h_dd).sum(1)
     grad = np.zeros(n)
@@ -225,17 +245,17 @@ def newton(
         step = _solve(hess, grad)
         slope = -float(grad @ step)
         t = 1.0
-        while t > 1e-12:
+        while t > 1e-12:  # backtracking; the full step is almost always accepted, so derivatives come along
             trial = x - t * step
             if tie_model != RAO_KUPPER or trial.shape[0] == k or trial[k] > 0:
-                trial_value = objective(trial, pair_i, pair_j, counts, tie_model, l2, groups, False)[0]
-                if trial_value <= value + 1e-4 * t * slope or abs(trial_value - value) <= 1e-13 * abs(value):
+                found = objective(trial, pair_i, pair_j, counts, tie_model, l2, groups, t == 1.0)
+                if found[0] <= value + 1e-4 * t * slope or abs(found[0] - value) <= 1e-13 * abs(value):
                     break
             t *= 0.5
         else:
             return x, iteration, True  # no decrease possible: at the optimum to machine precision
         x = trial
-        value, grad, hess = objective(x, pair_i, pair_j, counts, tie_model, l2, groups)
+        value, grad, hess = found if found[1] is not None else objective(x, pair_i, pair_j, counts, tie_model, l2, groups)
         if float(np.max(np.abs(t * step))) < tol:
             return x, iteration, True
     return x, max_iter, False
@@ -267,4 +287,4 @@ def probabilities(d: np.ndarray, tau: float, tie_model: int) -> np.ndarray:
         tau: tie parameter.
         tie_model: NO_TIES, DAVIDSON or RAO_KUPPER.
     """
-    return np.exp(outcome_terms(d, tau, tie_model)[0])
+    return np.exp(log_probabilities(d, tau, tie_model))
