@@ -33,6 +33,17 @@ CASES = [
     Case("mcmf_scoring", {"model_type": "mcmf_scoring", "min_model_occurrences": 1}, epochs=0),
     Case("bradley_terry_scoring", {"model_type": "bradley_terry_scoring", "min_model_occurrences": 1,
                                    "confidence_intervals": "both", "bootstrap_rounds": 10}, epochs=0),
+    Case("dense_network", {"model_type": "dense_network", "hidden_dims": [16], "model_id_embedding_dim": 4,
+                           "optimizer": {"optimizer_type": "adamw", "learning_rate": 0.01}}),
+    Case("dn_embedding", {"model_type": "dn_embedding", "hidden_dims": [16, 8], "input_proj_dim": 8,
+                          "use_skip_connections": True, "embedding_model_epochs": 1,
+                          "optimizer": {"optimizer_type": "muon", "lr_decay_gamma": 0.9},
+                          "embedding_spec": {"embedding_type": "attention", "h_emb": 16, "h_scalar": 8, "h_pair": 16,
+                                             "d_out": 8, "num_attention_heads": 2, "pairs_per_model": 8,
+                                             "models_per_batch": 4, "embeddings_per_model": 2,
+                                             "optimizer": {"optimizer_type": "adamw"}}}),
+    Case("simple_scoring", {"model_type": "simple_scoring", "min_model_occurrences": 1,
+                            "optimizer": {"optimizer_type": "adam", "learning_rate": 0.05}}),
 ]
 
 TOPICS = ("python code bug", "poem about the sea", "integral of x squared")

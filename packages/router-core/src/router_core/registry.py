@@ -16,6 +16,9 @@ MODEL_TYPES: dict[str, str] = {
     "greedy_ranking": "router_classic.greedy_ranking:GreedyRankingScorer",
     "mcmf_scoring": "router_classic.mcmf_scoring:McmfScorer",
     "bradley_terry_scoring": "router_classic.bradley_terry_scoring:BradleyTerryScorer",
+    "dense_network": "router_neural.dense_network:DenseNetworkScorer",
+    "dn_embedding": "router_neural.dn_embedding:DnEmbeddingScorer",
+    "simple_scoring": "router_neural.simple_scoring:SimpleScoringScorer",
 }
 """Every trainable model type and where its scorer lives; kept equal to the spec union by a test."""
 

@@ -6,14 +6,20 @@ from pydantic import Field, field_validator, model_validator
 
 from router_core.specs._base import ModelSpecBase, SpecBase
 from router_core.specs.bradley_terry_scoring import BradleyTerryScoringSpec
+from router_core.specs.dense_network import DenseNetworkSpec
+from router_core.specs.dn_embedding import DnEmbeddingSpec
 from router_core.specs.elo_scoring import EloScoringSpec
 from router_core.specs.greedy_ranking import GreedyRankingSpec
 from router_core.specs.least_squares_scoring import LeastSquaresScoringSpec
+from router_core.specs.llm_embedding import AttentionEmbeddingSpec, LlmEmbeddingSpec
 from router_core.specs.mcmf_scoring import McmfScoringSpec
+from router_core.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpec
+from router_core.specs.simple_scoring import SimpleScoringSpec
 from router_core.specs.training import DataSpec, LogSpec, WandbSpec, check_model_name
 
 ModelSpec = Annotated[
-    EloScoringSpec | LeastSquaresScoringSpec | GreedyRankingSpec | McmfScoringSpec | BradleyTerryScoringSpec,
+    EloScoringSpec | DenseNetworkSpec | DnEmbeddingSpec | SimpleScoringSpec
+    | LeastSquaresScoringSpec | GreedyRankingSpec | McmfScoringSpec | BradleyTerryScoringSpec,
     Field(discriminator="model_type"),
 ]
 """One model type's spec, chosen by its `model_type` field."""
@@ -92,6 +98,15 @@ __all__ = [
     "GreedyRankingSpec",
     "LeastSquaresScoringSpec",
     "McmfScoringSpec",
+    "AdamSpec",
+    "AdamWSpec",
+    "AttentionEmbeddingSpec",
+    "DenseNetworkSpec",
+    "DnEmbeddingSpec",
+    "LlmEmbeddingSpec",
+    "MuonSpec",
+    "OptimizerSpec",
+    "SimpleScoringSpec",
     "DataSpec",
     "EloScoringSpec",
     "LogSpec",

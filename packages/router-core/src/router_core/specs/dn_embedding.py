@@ -1,0 +1,61 @@
+"""Spec of `dn_embedding`: an MLP over prompt embedding + prompt features + a fixed per-LLM embedding."""
+
+import re
+from typing import ClassVar, Literal
+
+from pydantic import Field, PositiveInt, field_validator, model_validator
+
+from router_core.specs._pairwise import PairwiseLossFields
+from router_core.specs.llm_embedding import LlmEmbeddingSpec
+from router_core.specs.optimizers import OptimizerSpec
+
+_REF_RE = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9][A-Za-z0-9._@-]*$")
+
+
+class DnEmbeddingSpec(PairwiseLossFields):
+    """Score(prompt, model) = residual MLP over projections of the prompt embedding, the prompt features and the
+    model's LLM embedding, learned first from (prompt, response) pairs or loaded from a saved model."""
+
+    prompt_aware: ClassVar[bool] = True
+
+    model_type: Literal["dn_embedding"] = "dn_embedding"
+    hidden_dims: list[PositiveInt] = Field(min_length=1)
+    """Widths of the hidden blocks (Linear, LayerNorm, LeakyReLU(0.1), Dropout each)."""
+    optimizer: OptimizerSpec
+    """Optimizer and learning-rate schedule of the scoring network."""
+    dropout: float = Field(default=0.2, ge=0, lt=1)
+    """Dropout after every hidden block."""
+    embedding_model_name: str = "all-MiniLM-L6-v2"
+    """Sentence-transformers model for prompt embeddings (all-MiniLM-L6-v2 is packaged and works offline)."""
+    embedding_spec: LlmEmbeddingSpec | None = None
+    """Learn the LLM embeddings in a first stage (give this or load_embedding_model_from)."""
+    load_embedding_model_from: str | None = None
+    """Reuse the LLM embeddings of a saved model, as TYPE/NAME (e.g. dn_embedding/my-model); they are copied
+    into this model, so retraining the source later does not change it."""
+    embedding_model_epochs: PositiveInt = 10
+    """Epochs of the LLM-embedding stage."""
+    use_skip_connections: bool = False
+    """Add a shortcut around every hidden block (identity, or a bias-free Linear when widths differ)."""
+    input_proj_dim: PositiveInt = 64
+    """Width of each input projection (prompt embedding, features, LLM embedding)."""
+    model_bias: bool = True
+    """Add a learned per-model scalar to the network output (the prompt-agnostic strength)."""
+    use_prompt_features: bool = True
+    """Feed the 44 hand-made prompt features (scaled with the scaler fitted on the training prompts)."""
+    gradient_clip: float | None = Field(default=1.0, gt=0)
+    """Clip the global gradient norm to this value (null = no clipping)."""
+    min_model_comparisons: PositiveInt = 20
+    """Battles whose models appear fewer times than this are dropped before training."""
+
+    @field_validator("load_embedding_model_from")
+    @classmethod
+    def _type_slash_name(cls, value: str | None) -> str | None:
+        if value is not None and not _REF_RE.match(value):
+            raise ValueError("must be TYPE/NAME of a saved model, e.g. dn_embedding/my-model")
+        return value
+
+    @model_validator(mode="after")
+    def _one_embedding_source(self) -> "DnEmbeddingSpec":
+        if (self.embedding_spec is None) == (self.load_embedding_model_from is None):
+            raise ValueError("give exactly one of embedding_spec and load_embedding_model_from")
+        return self

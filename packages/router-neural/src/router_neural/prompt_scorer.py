@@ -1,0 +1,193 @@
+"""What dense_network and dn_embedding share: prompt inputs (embedding + scaled features), fit with resume,
+batched scoring, and save / load as safetensors + JSON.
+
+Subclasses build the network (`_new_network`), describe it (`_network_config`, `_network_from_config`) and
+make room for models first seen when resuming (`_grow`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import torch
+from torch import nn
+
+from router_core.data.types import Battles
+from router_core.features import PromptFeatureScaler, prompt_feature_matrix
+from router_core.scorer import FitOptions
+from router_neural.embeddings import TextEncoder
+from router_neural.plotting import PLOT_FILE, save_history_plot
+from router_neural.state_io import load_state, save_state
+from router_neural.training import LoopState, PairData, default_device, seed_everything, train_pairs
+from router_neural.wandb_log import WandbRun
+
+STATE = "state"
+
+
+def unique_prompts(*battle_sets: Battles) -> list[str]:
+    """Distinct prompt texts of the battles, in first-seen order (a missing prompt counts as "")."""
+    return list(dict.fromkeys(p or "" for battles in battle_sets for p in battles.prompts))
+
+
+def pair_data(battles: Battles, row_of: dict[str, int], index: dict[str, int]) -> PairData:
+    """Index arrays of `battles`; battles with a model missing from `index` are left out."""
+    lookup = np.array([index.get(m, -1) for m in battles.models], dtype=np.int64)
+    a = lookup[battles.model_a] if len(battles) else np.zeros(0, dtype=np.int64)
+    b = lookup[battles.model_b] if len(battles) else np.zeros(0, dtype=np.int64)
+    rows = np.array([row_of[p or ""] for p in battles.prompts], dtype=np.int64)
+    data = PairData(rows, a, b, battles.winner.astype(np.int64))
+    return data.select((a >= 0) & (b >= 0))
+
+
+class PromptScorer:
+    """Base of the prompt-aware scorers (see the module docstring)."""
+
+    spec_type: ClassVar[type]
+    spec: Any
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+        self.history_: list[dict[str, float]] = []
+        self._encoder: TextEncoder | None = None
+
+    # -- hooks -------------------------------------------------------------------------------------------------
+    def _new_network(self, prompt_dim: int, feature_dim: int, models: Sequence[str], train: Battles,
+                     validation: Battles, options: FitOptions) -> nn.Module:  # fmt: skip
+        raise NotImplementedError
+
+    def _grow(self, new_models: Sequence[str], train: Battles, options: FitOptions) -> None:
+        raise NotImplementedError
+
+    def _network_config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _network_from_config(self, config: dict[str, Any]) -> nn.Module:
+        raise NotImplementedError
+
+    def _save_extra(self, directory: Path) -> None:
+        """Additional state files (dn_embedding: its LLM-embedding stage)."""
+
+    def _load_extra(self, directory: Path) -> None:
+        """Read what `_save_extra` wrote."""
+
+    # -- fitted state ------------------------------------------------------------------------------------------
+    @property
+    def known_models(self) -> tuple[str, ...]:
+        """Models seen in training."""
+        return tuple(getattr(self, "models_", ()))
+
+    def _is_fitted(self) -> bool:
+        return getattr(self, "network_", None) is not None
+
+    def encoder(self) -> TextEncoder:
+        """The prompt encoder (loaded on first use)."""
+        if self._encoder is None:
+            self._encoder = TextEncoder(self.spec.embedding_model_name)
+        return self._encoder
+
+    def prompt_inputs(self, prompts: Sequence[str], write_cache: bool = False) -> tuple[np.ndarray, int]:
+        """Network inputs of prompts, shape (n, embedding dim [+ 44 scaled features]), float32, and the feature count."""
+        embedded = self.encoder().encode(prompts, write_cache=write_cache)
+        if not self.spec.use_prompt_features:
+            return embedded, 0
+        features = self.scaler_.transform(prompt_feature_matrix(prompts))
+        return np.concatenate([embedded, features], axis=1), features.shape[1]
+
+    # -- training ----------------------------------------------------------------------------------------------
+    def fit(self, train: Battles, validation: Battles, options: FitOptions) -> Self:
+        """Train on `train`, keep the epoch with the best `validation` accuracy; resume when `options.resume`."""
+        resume = options.resume and self._is_fitted()
+        seed_everything(options.seed)
+        old = list(self.models_) if resume else []
+        models = old + [m for m in train.models if m not in set(old)]
+        prompts = unique_prompts(train, validation)
+        row_of = {p: i for i, p in enumerate(prompts)}
+        if not resume:
+            self.history_, self.loop_ = [], LoopState()
+            train_prompts = unique_prompts(train)
+            self.scaler_ = PromptFeatureScaler().fit(prompt_feature_matrix(train_prompts))
+        inputs, feature_dim = self.prompt_inputs(prompts, write_cache=True)
+        device = default_device()
+        if not resume:
+            self.network_ = self._new_network(inputs.shape[1] - feature_dim, feature_dim, models, train, validation,
+                                              options).to(device)  # fmt: skip
+        elif len(models) > len(old):
+            options.log(f"resuming with {len(models) - len(old)} models not seen before; optimizer state reset")
+            self._grow(models[len(old) :], train, options)
+            self.network_.to(device)
+            self.loop_.optimizer = self.loop_.scheduler = None
+        self.models_ = tuple(models)
+        index = {m: i for i, m in enumerate(models)}
+        table = torch.as_tensor(inputs, device=device)
+        wandb = WandbRun(options.wandb, self._run_config(options), options.log)
+        checkpoint = (lambda epoch: options.checkpoint(self, epoch)) if options.checkpoint else None
+        self.loop_ = train_pairs(
+            self.network_, lambda rows, ids: self.network_(table[rows], ids),
+            pair_data(train, row_of, index), pair_data(validation, row_of, index), self.spec, options,
+            n_models=len(models), previous=self.loop_ if resume else None, on_checkpoint=checkpoint, wandb=wandb,
+            desc=self.spec.model_type,
+        )  # fmt: skip
+        self.history_ = self.loop_.history
+        wandb.finish(self.save)
+        return self
+
+    def _run_config(self, options: FitOptions) -> dict[str, Any]:
+        return {"spec": self.spec.model_dump(mode="json"), "epochs": options.epochs, "batch_size": options.batch_size,
+                "seed": options.seed}  # fmt: skip
+
+    # -- inference ---------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def score(self, prompts: Sequence[str], models: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        """Scores (n_prompts, n_models), float64; NaN for models never seen in training."""
+        out = np.full((len(prompts), len(models)), np.nan)
+        index = {m: i for i, m in enumerate(self.models_)}
+        columns = [j for j, m in enumerate(models) if m in index]
+        if not prompts or not columns:
+            return out
+        self.network_.eval()
+        device = next(self.network_.parameters()).device
+        ids = torch.as_tensor([index[models[j]] for j in columns], device=device)
+        inputs = torch.as_tensor(self.prompt_inputs(list(prompts))[0], device=device)
+        for start in range(0, len(prompts), max(batch_size, 1)):
+            x = inputs[start : start + batch_size]
+            scores = self.network_(x.repeat_interleave(len(ids), dim=0), ids.repeat(len(x)))
+            out[start : start + len(x), columns] = scores.view(len(x), len(ids)).double().cpu().numpy()
+        return out
+
+    # -- persistence -------------------------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        """Write state.safetensors + state.json (network, scaler, optimizer for resuming, history) and the plot."""
+        loop = self.loop_
+        state = {
+            "format": 1,
+            "spec": self.spec.model_dump(mode="json"),
+            "models": list(self.models_),
+            "scaler": self.scaler_.to_json(),
+            "network": {"config": self._network_config(), "weights": self.network_.state_dict()},
+            "loop": {"epochs_completed": loop.epochs_completed, "best_epoch": loop.best_epoch,
+                     "optimizer": loop.optimizer, "scheduler": loop.scheduler},
+            "history": self.history_,
+        }  # fmt: skip
+        save_state(directory, STATE, state)
+        self._save_extra(directory)
+        save_history_plot(self.history_, directory / PLOT_FILE, title=self.spec.model_type)
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        """Rebuild a fitted scorer from `save`'s files."""
+        state = load_state(directory, STATE)
+        scorer = cls(cls.spec_type.model_validate(state["spec"]))
+        scorer.models_ = tuple(state["models"])
+        scorer.scaler_ = PromptFeatureScaler.from_json(state["scaler"])
+        scorer._load_extra(directory)
+        network = scorer._network_from_config(state["network"]["config"])
+        network.load_state_dict(state["network"]["weights"])
+        scorer.network_ = network.to(default_device()).eval()
+        loop = state["loop"]
+        scorer.history_ = state["history"]
+        scorer.loop_ = LoopState(loop["epochs_completed"], loop["best_epoch"], loop["optimizer"], loop["scheduler"],
+                                 list(scorer.history_))  # fmt: skip
+        return scorer

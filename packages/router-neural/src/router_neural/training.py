@@ -1,0 +1,231 @@
+"""The epoch loop shared by every neural scorer: seeded sampling, pairwise loss, best-epoch restore, resume.
+
+A scorer hands over its network, a function scoring (prompt row, model) index pairs, and the battles as index
+arrays; the loop does the rest (progress bar, print_every, checkpoints, W&B).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from router_core.data.types import B_WINS
+from router_core.scorer import FitOptions
+from router_neural.losses import pair_correct, pair_losses
+from router_neural.optim import build_optimizer
+from router_neural.wandb_log import WandbRun
+
+ScoreFn = Callable[[Tensor, Tensor], Tensor]
+"""(prompt rows (n,), model indices (n,)) -> scores (n,)."""
+EVAL_BATCH = 8192
+
+
+@dataclass
+class PairData:
+    """Battles as index arrays: the prompt's row in the input table, both models' indices, the winner code."""
+
+    rows: np.ndarray  # (n,) int64
+    model_a: np.ndarray  # (n,) int64
+    model_b: np.ndarray  # (n,) int64
+    winner: np.ndarray  # (n,) int64
+
+    def __len__(self) -> int:
+        return len(self.winner)
+
+    def select(self, mask: np.ndarray) -> PairData:
+        """The battles where `mask` is True."""
+        return PairData(self.rows[mask], self.model_a[mask], self.model_b[mask], self.winner[mask])
+
+
+@dataclass
+class LoopState:
+    """What a later `fit` needs to continue training: epochs done, optimizer and scheduler state."""
+
+    epochs_completed: int = 0
+    best_epoch: int | None = None
+    optimizer: dict[str, Any] | None = None
+    scheduler: dict[str, Any] | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def balanced_probabilities(model_a: np.ndarray, model_b: np.ndarray, n_models: int) -> np.ndarray:
+    """Sampling probability per battle: 1/count of its rarer model, normalised (counts over both sides).
+
+    Shapes: model_a, model_b (n,) -> (n,).
+    """
+    counts = np.bincount(model_a, minlength=n_models) + np.bincount(model_b, minlength=n_models)
+    weights = 1.0 / np.minimum(counts[model_a], counts[model_b])
+    return weights / weights.sum()
+
+
+def _scores(score_fn: ScoreFn, data: dict[str, Tensor], idx: Tensor | slice) -> tuple[Tensor, Tensor]:
+    rows = data["rows"][idx]
+    both = score_fn(torch.cat([rows, rows]), torch.cat([data["model_a"][idx], data["model_b"][idx]]))
+    return both[: len(rows)], both[len(rows) :]
+
+
+@torch.no_grad()
+def evaluate(module: nn.Module, score_fn: ScoreFn, data: PairData, spec: Any, device: torch.device) -> dict[str, float]:
+    """Mean loss over all battles and accuracy over decisive ones, in eval mode."""
+    if len(data) == 0:
+        return {"loss": float("nan"), "accuracy": float("nan")}
+    module.eval()
+    tensors = _to_device(data, device)
+    loss_sum, correct, decisive = 0.0, 0.0, int((data.winner <= B_WINS).sum())
+    for start in range(0, len(data), EVAL_BATCH):
+        part = slice(start, start + EVAL_BATCH)
+        score_a, score_b = _scores(score_fn, tensors, part)
+        loss_sum += float(_losses(score_a, score_b, tensors["winner"][part], spec).sum())
+        correct += float(pair_correct(score_a, score_b, tensors["winner"][part]).sum())
+    return {"loss": loss_sum / len(data), "accuracy": correct / decisive if decisive else float("nan")}
+
+
+def _losses(score_a: Tensor, score_b: Tensor, winner: Tensor, spec: Any) -> Tensor:
+    return pair_losses(score_a, score_b, winner, kind=spec.ranking_loss_type, margin=spec.ranking_margin,
+                       coeff=spec.non_ranking_loss_coeff, eps=spec.tie_both_bad_epsilon)  # fmt: skip
+
+
+def _to_device(data: PairData, device: torch.device) -> dict[str, Tensor]:
+    return {name: torch.as_tensor(getattr(data, name), dtype=torch.long, device=device)
+            for name in ("rows", "model_a", "model_b", "winner")}  # fmt: skip
+
+
+def _better(candidate: tuple[float, float], best: tuple[float, float] | None) -> bool:
+    """Higher accuracy wins; equal accuracy is broken by lower loss (NaN never wins)."""
+    if best is None:
+        return True
+    if np.isnan(candidate[0]):
+        return False
+    return candidate[0] > best[0] or (candidate[0] == best[0] and candidate[1] < best[1])
+
+
+def train_pairs(
+    module: nn.Module,
+    score_fn: ScoreFn,
+    train: PairData,
+    validation: PairData,
+    spec: Any,
+    options: FitOptions,
+    *,
+    n_models: int,
+    previous: LoopState | None = None,
+    on_checkpoint: Callable[[int], None] | None = None,
+    wandb: WandbRun | None = None,
+    desc: str = "train",
+) -> LoopState:
+    """Train `module` for `options.epochs` epochs and restore the epoch with the best validation accuracy.
+
+    `spec` carries the loss fields (`PairwiseLossFields`), `optimizer` and optionally `gradient_clip`. With
+    `previous` (resume), optimizer and LR schedule continue from their saved state, epoch numbers continue, and the
+    starting weights compete with every new epoch for "best". Ties and both_bad are left out of training when
+    `non_ranking_loss_coeff` is 0 (they would add nothing). Without validation battles, train accuracy decides.
+    """
+    device = next(module.parameters()).device
+    if spec.non_ranking_loss_coeff == 0:
+        train = train.select(train.winner <= B_WINS)
+    if len(train) == 0:
+        from router_core.errors import DataError
+
+        raise DataError("no training battles the loss can use (all ties / both_bad with non_ranking_loss_coeff 0)")
+    optimizer, scheduler = build_optimizer(spec.optimizer, module)
+    state = previous or LoopState()
+    _restore_optimizer(optimizer, scheduler, state, options)
+    start = state.epochs_completed
+    history = list(state.history)
+    rng = np.random.default_rng(options.seed + start)
+    probs = balanced_probabilities(train.model_a, train.model_b, n_models) if spec.balance_model_samples else None
+    data = _to_device(train, device)
+    use_val = int((validation.winner <= B_WINS).sum()) > 0
+    best_key: tuple[float, float] | None = None
+    best_state, best_epoch = _copy_state(module), state.best_epoch
+    if start > 0 and use_val:  # resuming: the loaded weights are the model to beat
+        initial = evaluate(module, score_fn, validation, spec, device)
+        best_key = (initial["accuracy"], initial["loss"])
+    clip = getattr(spec, "gradient_clip", None)
+    n = len(train)
+    for epoch in range(start + 1, start + options.epochs + 1):
+        began = time.perf_counter()
+        module.train()
+        order = rng.choice(n, size=n, p=probs) if probs is not None else rng.permutation(n)
+        order_t = torch.as_tensor(order, device=device)
+        sums = torch.zeros(3, device=device)  # loss sum, correct, decisive: synced once per epoch
+        bar = options.bar(range(0, n, options.batch_size), desc=f"{desc} {epoch}/{start + options.epochs}")
+        for step, begin in enumerate(bar):
+            idx = order_t[begin : begin + options.batch_size]
+            score_a, score_b = _scores(score_fn, data, idx)
+            winner = data["winner"][idx]
+            losses = _losses(score_a, score_b, winner, spec)
+            optimizer.zero_grad(set_to_none=True)
+            losses.mean().backward()
+            if clip is not None:
+                nn.utils.clip_grad_norm_(module.parameters(), clip)
+            optimizer.step()
+            with torch.no_grad():
+                sums += torch.stack([losses.sum(), pair_correct(score_a, score_b, winner).sum(),
+                                     (winner <= B_WINS).sum().to(losses.dtype)])  # fmt: skip
+            if step % 20 == 0 and not getattr(bar, "disable", True):
+                bar.set_postfix(loss=f"{float(sums[0]) / (begin + len(idx)):.4f}",
+                                acc=f"{float(sums[1]) / max(float(sums[2]), 1):.4f}")  # fmt: skip
+        lr = optimizer.param_groups[0]["lr"]
+        if scheduler is not None:
+            scheduler.step()
+        loss_sum, correct, decisive = sums.tolist()
+        record = {"epoch": epoch, "train_loss": loss_sum / n, "train_accuracy": correct / max(decisive, 1), "lr": lr}
+        val = evaluate(module, score_fn, validation, spec, device)
+        record |= {"validation_loss": val["loss"], "validation_accuracy": val["accuracy"]}
+        key = (val["accuracy"], val["loss"]) if use_val else (record["train_accuracy"], record["train_loss"])
+        if _better(key, best_key):
+            best_key, best_state, best_epoch = key, _copy_state(module), epoch
+            record["best"] = 1.0
+        record["seconds"] = time.perf_counter() - began
+        history.append(record)
+        if epoch % options.print_every == 0 or epoch == start + options.epochs:
+            options.log(_line(record, best_epoch))
+        if wandb is not None:
+            wandb.log({k: v for k, v in record.items() if k != "epoch"}, step=epoch)
+        if on_checkpoint is not None and options.save_every and epoch % options.save_every == 0:
+            on_checkpoint(epoch)
+    module.load_state_dict(best_state)
+    module.eval()
+    return LoopState(start + options.epochs, best_epoch, optimizer.state_dict(),
+                     scheduler.state_dict() if scheduler is not None else None, history)
+
+
+def _restore_optimizer(optimizer: torch.optim.Optimizer, scheduler: Any, state: LoopState, options: FitOptions) -> None:
+    if state.optimizer is None:
+        return
+    try:
+        optimizer.load_state_dict(state.optimizer)
+        if scheduler is not None and state.scheduler is not None:
+            scheduler.load_state_dict(state.scheduler)
+    except (ValueError, KeyError, RuntimeError) as error:
+        options.log(f"note: optimizer state not restored ({error}); continuing with a fresh optimizer")
+
+
+def _copy_state(module: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _line(record: dict[str, float], best_epoch: int | None) -> str:
+    return (f"epoch {record['epoch']}: train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f}, "
+            f"validation loss {record['validation_loss']:.4f} acc {record['validation_accuracy']:.4f} "
+            f"(best epoch {best_epoch}), lr {record['lr']:.3g}")  # fmt: skip
