@@ -67,7 +67,7 @@ def test_fit_recovers_planted_order_and_is_seeded():
     scores = scorer.score(["any prompt"], [f"m{i}" for i in range(6)])[0]
     assert list(np.argsort(scores)) == list(range(6))
     again = EloScorer(spec).fit(train, val, opts)
-    np.testing.assert_array_equal(again.ratings_, scorer.ratings_)
+    np.testing.assert_array_equal(again.scores_, scorer.scores_)
     assert len(scorer.history_) == 3 and scorer.history_[0]["validation_accuracy"] > 0.6
 
 

@@ -2,42 +2,34 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from router_classic._common import balanced_probabilities, broadcast_scores, codes_in
+from router_classic._common import balanced_probabilities, codes_in
+from router_classic._per_model import PerModelScorer
 from router_classic.kernels.elo import elo_pass
 from router_core.data.types import Battles
 from router_core.metrics import pairwise_accuracy
 from router_core.scorer import FitOptions
 from router_core.specs import EloScoringSpec
 
-STATE_FILE = "ratings.json"
 
+class EloScorer(PerModelScorer):
+    """Elo ratings learned by `epochs` passes over the training battles; keeps the best epoch on validation.
 
-class EloScorer:
-    """Elo ratings learned by `epochs` passes over the training battles; keeps the best epoch on validation."""
+    `scores_` holds rating - initial_rating; scoring, saving and loading come from `PerModelScorer`.
+    """
 
     spec_type: ClassVar[type[EloScoringSpec]] = EloScoringSpec
-
-    def __init__(self, spec: EloScoringSpec) -> None:
-        self.spec = spec
-        self.history_: list[dict[str, float]] = []
-
-    @property
-    def known_models(self) -> tuple[str, ...]:
-        return tuple(self.index_)
 
     def fit(self, train: Battles, validation: Battles, options: FitOptions) -> Self:
         """Run the Elo passes; with `options.resume`, start from the current (loaded) ratings."""
         spec = self.spec
-        previous = dict(zip(self.index_, self.ratings_, strict=True)) if options.resume else {}
+        previous = dict(zip(self.index_, self.scores_ + spec.initial_rating, strict=True)) if options.resume else {}
         names = list(previous) + [m for m in train.models if m not in previous]  # resume keeps every known model
         self.index_ = {m: i for i, m in enumerate(names)}
+        self.summary_: dict[str, Any] = {}
         ratings = np.array([previous.get(m, spec.initial_rating) for m in names], dtype=np.float64)
         model_a, model_b, _ = codes_in(self.index_, train)
         rng = np.random.default_rng(options.seed)
@@ -51,7 +43,7 @@ class EloScorer:
                 ratings, model_a, model_b, train.winner, order,
                 spec.k_factor, spec.initial_rating, spec.tie_both_bad_epsilon, spec.non_ranking_loss_coeff,
             )  # fmt: skip
-            self.ratings_ = ratings
+            self.scores_ = ratings - spec.initial_rating
             record = {"epoch": epoch, "train_online_accuracy": correct / max(decisive, 1)}
             record["validation_accuracy"] = self._accuracy(validation)
             self.history_.append(record)
@@ -61,31 +53,16 @@ class EloScorer:
             score = record["validation_accuracy"] if len(validation) else float(epoch)
             if score > best[0]:
                 best = (score, ratings)
-        self.ratings_ = best[1]
+        self.scores_ = best[1] - spec.initial_rating
         return self
 
     def _accuracy(self, battles: Battles) -> float:
         a, b, known = codes_in(self.index_, battles)
-        accuracy, _ = pairwise_accuracy(self.ratings_[a[known]], self.ratings_[b[known]], battles.winner[known])
+        accuracy, _ = pairwise_accuracy(self.scores_[a[known]], self.scores_[b[known]], battles.winner[known])
         return accuracy
 
-    def score(self, prompts: Sequence[str], models: Sequence[str], batch_size: int = 128) -> np.ndarray:
-        """Rating - initial_rating for every known model, repeated for each prompt; NaN for unknown models."""
-        return broadcast_scores(self.index_, self.ratings_ - self.spec.initial_rating, len(prompts), models)
+    def _extra_state(self) -> dict[str, Any]:
+        return {"history": self.history_}
 
-    def save(self, directory: Path) -> None:
-        state: dict[str, Any] = {
-            "spec": self.spec.model_dump(mode="json"),
-            "ratings": dict(zip(self.index_, self.ratings_.tolist(), strict=True)),
-            "history": self.history_,
-        }
-        (directory / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
-
-    @classmethod
-    def load(cls, directory: Path) -> Self:
-        state = json.loads((directory / STATE_FILE).read_text())
-        scorer = cls(EloScoringSpec.model_validate(state["spec"]))
-        scorer.index_ = {m: i for i, m in enumerate(state["ratings"])}
-        scorer.ratings_ = np.array(list(state["ratings"].values()), dtype=np.float64)
-        scorer.history_ = state["history"]
-        return scorer
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.history_ = state.get("history", [])
