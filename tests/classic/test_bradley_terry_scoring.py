@@ -12,6 +12,7 @@ from router_core.data.types import Battle, Battles
 from router_core.errors import DataError, UserError
 from router_core.scorer import FitOptions
 from router_core.specs import BradleyTerryScoringSpec
+from router_core.testing import relabelled as relabel
 from router_core.testing import synthetic_battles
 
 OPTS = FitOptions(epochs=0, progress=False, log=lambda _: None, seed=0)
@@ -144,9 +145,7 @@ def test_invariant_to_battle_order_side_swaps_and_relabelling():
     swapped = Battles.from_records(Battle(model_a=r.model_b, model_b=r.model_a, winner=flip[r.winner]) for r in records)
     np.testing.assert_allclose(_theta(_fit(swapped, tie_model="rao_kupper"), names), base, atol=1e-10)
     rename = {m: f"renamed-{(i * 7) % 6}" for i, m in enumerate(names)}
-    relabelled = Battles.from_records(
-        Battle(model_a=rename[r.model_a], model_b=rename[r.model_b], winner=r.winner) for r in records
-    )
+    relabelled = relabel(syn.battles, rename)
     scorer = _fit(relabelled, tie_model="rao_kupper")
     np.testing.assert_allclose(_theta(scorer, [rename[m] for m in names]), base, atol=1e-10)
 

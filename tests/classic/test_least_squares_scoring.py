@@ -11,6 +11,7 @@ from router_core.data.types import Battle, Battles
 from router_core.errors import DataError
 from router_core.scorer import FitOptions
 from router_core.specs import BradleyTerryScoringSpec, LeastSquaresScoringSpec
+from router_core.testing import relabelled as relabel
 from router_core.testing import synthetic_battles
 
 OPTS = FitOptions(epochs=0, progress=False, log=lambda _: None)
@@ -66,9 +67,7 @@ def test_relabelling_models_permutes_scores():
     names = list(syn.battles.models)
     base = _scorer().fit(syn.battles, EMPTY, OPTS).score(["p"], names)[0]
     rename = {m: f"x{(i * 5) % 6}" for i, m in enumerate(names)}
-    relabelled = Battles.from_records(
-        Battle(model_a=rename[r.model_a], model_b=rename[r.model_b], winner=r.winner) for r in syn.battles.records
-    )
+    relabelled = relabel(syn.battles, rename)
     scores = _scorer().fit(relabelled, EMPTY, OPTS).score(["p"], [rename[m] for m in names])[0]
     np.testing.assert_allclose(scores, base, atol=1e-10)
 

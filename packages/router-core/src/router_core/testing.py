@@ -95,3 +95,10 @@ def _battles(names: list[str], a: np.ndarray, b: np.ndarray, winner: np.ndarray,
     code = np.full(len(names), -1, dtype=np.int32)
     code[present] = np.arange(present.size, dtype=np.int32)
     return Battles(tuple(names[i] for i in present), code[a], code[b], winner, records)
+
+
+def relabelled(battles: Battles, rename: dict[str, str]) -> Battles:
+    """The same battles with every model renamed by `rename` (for relabelling-invariance tests)."""
+    return Battles.from_records(
+        Battle(model_a=rename[r.model_a], model_b=rename[r.model_b], winner=r.winner) for r in battles.records
+    )
