@@ -19,7 +19,7 @@ from typing import Any
 from router_core.data.loading import load_battles
 from router_core.evaluation import LogisticLink, evaluate
 from router_core.pipeline import load_scorer, prepare_split, train_from_spec
-from router_core.scorer import FitOptions
+from router_core.scorer import TrainHooks
 from router_core.specs import parse_training_spec
 from router_core.store import ModelStore
 
@@ -60,7 +60,7 @@ def main() -> None:
         for name, (spec, epochs) in CASES.items():
             training = parse_training_spec(document(spec, epochs))
             start = time.perf_counter()
-            outcome = train_from_spec(training, store, FitOptions(progress=False, log=lambda _: None))
+            outcome = train_from_spec(training, store, TrainHooks(progress=False, log=lambda _: None))
             seconds = time.perf_counter() - start
             records = records or load_battles(training.data)
             assert training.model.spec is not None

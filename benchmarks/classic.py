@@ -20,9 +20,8 @@ from typing import Any
 
 from router_core.data.types import Battles
 from router_core.registry import scorer_class
-from router_core.scorer import FitOptions
 from router_core.specs import MODEL_SPECS
-from router_core.testing import synthetic_battles
+from router_core.testing import quiet_fit_args, synthetic_battles
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "classic.json"
@@ -44,14 +43,14 @@ def time_fit(case: dict[str, Any], train: Battles, repeats: int) -> list[float]:
     spec = MODEL_SPECS[case["model_type"]].model_validate(case | {"min_model_occurrences": 1, "print_summary": False}
                                                           if case["model_type"] != "elo_scoring"
                                                           else case | {"min_model_occurrences": 1})  # fmt: skip
-    options = FitOptions(epochs=1, progress=False, log=lambda _: None, seed=0)
+    options = quiet_fit_args(epochs=1, seed=0)
     empty = Battles.from_records([])
-    scorer_class(case["model_type"])(spec).fit(train, empty, options)
+    scorer_class(case["model_type"])(spec).fit(train, empty, *options)
     times = []
     for _ in range(repeats):
         scorer = scorer_class(case["model_type"])(spec)
         start = time.perf_counter()
-        scorer.fit(train, empty, options)
+        scorer.fit(train, empty, *options)
         times.append(time.perf_counter() - start)
     return times
 

@@ -66,17 +66,17 @@ def case_embed() -> dict[str, float]:
 def _fit(model: str, n_train: int, epochs: int) -> tuple[Any, float, Any]:
     from router_core.data.types import Battles
     from router_core.registry import scorer_class
-    from router_core.scorer import FitOptions
     from router_core.specs import MODEL_SPECS
     from router_core.synthetic import PlantedSkills
+    from router_core.testing import quiet_fit_args
 
     world = PlantedSkills.cyclic()
     train = Battles.from_records(world.battles(n_train, seed=0))
     validation = Battles.from_records(world.battles(500, seed=1))
     spec = MODEL_SPECS[model].model_validate(SPECS[model])
-    options = FitOptions(epochs=epochs, batch_size=256, seed=0, progress=False, log=lambda _: None)
+    options = quiet_fit_args(epochs=epochs, batch_size=256, seed=0)
     start = time.perf_counter()
-    scorer = scorer_class(model)(spec).fit(train, validation, options)
+    scorer = scorer_class(model)(spec).fit(train, validation, *options)
     return scorer, time.perf_counter() - start, world
 
 

@@ -24,9 +24,9 @@ from router_core.data.prepare import group_key, grouped_split
 from router_core.data.types import A_WINS, Battle, Battles
 from router_core.metrics import pairwise_accuracy
 from router_core.registry import scorer_class
-from router_core.scorer import FitOptions
 from router_core.scoring import battle_scores
 from router_core.specs import MODEL_SPECS
+from router_core.testing import quiet_fit_args
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -98,9 +98,9 @@ def run_model(name: str, records: list[Battle], fold_ids: np.ndarray, seed: int)
         inner_train, inner_val = grouped_split(rest, 0.2, seed)
         train = Battles.from_records(rest[i] for i in inner_train)
         val = Battles.from_records(rest[i] for i in inner_val)
-        options = FitOptions(epochs=epochs, batch_size=64, seed=seed, progress=False, log=lambda _: None)
+        options = quiet_fit_args(epochs=epochs, batch_size=64, seed=seed)
         began = time.perf_counter()
-        scorer = scorer_class(spec.model_type)(spec).fit(train, val, options)
+        scorer = scorer_class(spec.model_type)(spec).fit(train, val, *options)
         result = metrics(scorer, val, test) | {"fit_seconds": time.perf_counter() - began}
         results.append(result)
         print(f"  {name} fold {fold}: acc {result['accuracy']:.4f} log-loss {result['log_loss']:.4f} "

@@ -12,8 +12,8 @@ import pytest
 
 from router_core.data.types import Battle, Battles
 from router_core.registry import scorer_class
-from router_core.scorer import FitOptions
 from router_core.specs import MODEL_SPECS
+from router_core.testing import quiet_fit_args
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,8 @@ def _battles(n: int, seed: int) -> Battles:
 
 def _fit(case: Case) -> Any:
     spec = MODEL_SPECS[case.id].model_validate(case.spec)
-    options = FitOptions(epochs=case.epochs, batch_size=16, seed=0, progress=False, log=lambda _: None)
-    return scorer_class(case.id)(spec).fit(_battles(300, 0), _battles(60, 1), options), options
+    options = quiet_fit_args(epochs=case.epochs, batch_size=16, seed=0)
+    return scorer_class(case.id)(spec).fit(_battles(300, 0), _battles(60, 1), *options), options
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
@@ -79,11 +79,11 @@ def test_contract(case: Case, tmp_path: Path):
     assert set(scorer.known_models) == {f"model-{i}" for i in range(5)}
 
     scorer.save(tmp_path)
-    loaded = type(scorer).load(tmp_path)
+    loaded = type(scorer).load(tmp_path, scorer.spec)
     np.testing.assert_array_equal(loaded.score(prompts, models, 8), scores)
 
-    scorer.fit(_battles(200, 2), _battles(40, 3), options)  # fitting twice == fitting once on the second data
-    fresh = scorer_class(case.id)(scorer.spec).fit(_battles(200, 2), _battles(40, 3), options)
+    scorer.fit(_battles(200, 2), _battles(40, 3), *options)  # fitting twice == fitting once on the second data
+    fresh = scorer_class(case.id)(scorer.spec).fit(_battles(200, 2), _battles(40, 3), *options)
     np.testing.assert_allclose(scorer.score(prompts, models, 8), fresh.score(prompts, models, 8), rtol=1e-6, atol=1e-8)
 
 

@@ -10,12 +10,11 @@ from router_classic.bradley_terry_scoring import BradleyTerryScorer
 from router_classic.kernels import bradley_terry as bt
 from router_core.data.types import Battle, Battles
 from router_core.errors import DataError, UserError
-from router_core.scorer import FitOptions
 from router_core.specs import BradleyTerryScoringSpec
+from router_core.testing import quiet_fit_args, synthetic_battles
 from router_core.testing import relabelled as relabel
-from router_core.testing import synthetic_battles
 
-OPTS = FitOptions(epochs=0, progress=False, log=lambda _: None, seed=0)
+OPTS = quiet_fit_args(epochs=0, seed=0)
 EMPTY = Battles.from_records([])
 
 
@@ -28,7 +27,7 @@ def _battles(rows: list[tuple[str, str, str]]) -> Battles:
 
 
 def _fit(battles: Battles, **fields) -> BradleyTerryScorer:
-    return BradleyTerryScorer(_spec(**fields)).fit(battles, EMPTY, OPTS)
+    return BradleyTerryScorer(_spec(**fields)).fit(battles, EMPTY, *OPTS)
 
 
 def _theta(scorer: BradleyTerryScorer, names) -> np.ndarray:
@@ -93,7 +92,7 @@ def test_matches_a_direct_likelihood_oracle_with_weights(tie_model: str):
     syn = synthetic_battles(150, 4, seed=2, tie_strength=0.5, both_bad_rate=0.1)
     weight = np.random.default_rng(0).uniform(0.2, 2.0, len(syn.battles))
     scorer = BradleyTerryScorer(_spec(tie_model=tie_model, l2_reg=0.3, confidence_intervals="none"))
-    scorer.fit(syn.battles, EMPTY, OPTS, sample_weight=weight)
+    scorer.fit(syn.battles, EMPTY, *OPTS, sample_weight=weight)
     expected = _oracle(syn.battles, weight, tie_model, 0.3)
     np.testing.assert_allclose(scorer.scores_, expected[:4], atol=1e-4)
     assert scorer.tie_parameter_ == pytest.approx(expected[4], abs=1e-4)
@@ -126,7 +125,7 @@ def test_gradient_and_hessian_of_the_loss(tie_model: int, l2: float):
 def test_weight_k_equals_k_duplicated_rows():
     syn = synthetic_battles(300, 5, seed=4, tie_strength=0.3)
     weight = np.random.default_rng(1).integers(0, 4, len(syn.battles))
-    weighted = BradleyTerryScorer(_spec()).fit(syn.battles, EMPTY, OPTS, sample_weight=weight.astype(float))
+    weighted = BradleyTerryScorer(_spec()).fit(syn.battles, EMPTY, *OPTS, sample_weight=weight.astype(float))
     duplicated = syn.battles.subset(np.repeat(np.arange(len(syn.battles)), weight))
     plain = _fit(duplicated)
     names = list(syn.battles.models)
@@ -172,11 +171,11 @@ def test_bootstrap_with_weights_is_seeded(tmp_path):
     syn = synthetic_battles(500, 4, seed=8, tie_strength=0.3)
     weight = np.random.default_rng(2).uniform(0.5, 1.5, len(syn.battles))
     spec = _spec(confidence_intervals="bootstrap", bootstrap_rounds=20)
-    first = BradleyTerryScorer(spec).fit(syn.battles, EMPTY, OPTS, sample_weight=weight)
-    second = BradleyTerryScorer(spec).fit(syn.battles, EMPTY, OPTS, sample_weight=weight)
+    first = BradleyTerryScorer(spec).fit(syn.battles, EMPTY, *OPTS, sample_weight=weight)
+    second = BradleyTerryScorer(spec).fit(syn.battles, EMPTY, *OPTS, sample_weight=weight)
     assert first.intervals_ == second.intervals_
     first.save(tmp_path)
-    loaded = BradleyTerryScorer.load(tmp_path)
+    loaded = BradleyTerryScorer.load(tmp_path, first.spec)
     assert loaded.intervals_ == first.intervals_ and loaded.tie_parameter_ == first.tie_parameter_
     probe = (["p", "q"], ["model-000", "model-001"], ["model-002", "unknown"])
     np.testing.assert_array_equal(loaded.outcome_probabilities(*probe), first.outcome_probabilities(*probe))
@@ -201,8 +200,8 @@ def test_disconnected_groups_without_prior_are_centred_each():
 def test_user_mistakes_raise_clear_errors():
     syn = synthetic_battles(50, 3, seed=1)
     with pytest.raises(UserError, match="one weight per training battle"):
-        BradleyTerryScorer(_spec()).fit(syn.battles, EMPTY, OPTS, sample_weight=np.ones(3))
+        BradleyTerryScorer(_spec()).fit(syn.battles, EMPTY, *OPTS, sample_weight=np.ones(3))
     with pytest.raises(UserError, match="non-negative"):
-        BradleyTerryScorer(_spec()).fit(syn.battles, EMPTY, OPTS, sample_weight=-np.ones(50))
+        BradleyTerryScorer(_spec()).fit(syn.battles, EMPTY, *OPTS, sample_weight=-np.ones(50))
     with pytest.raises(DataError, match="no decisive battles"):
         _fit(_battles([("a", "b", "tie"), ("a", "b", "both_bad")]))

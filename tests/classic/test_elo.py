@@ -1,6 +1,5 @@
 """Elo: a hand-worked sequence, invariances, resume, planted order."""
 
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -8,10 +7,10 @@ import pytest
 from router_classic.elo_scoring import EloScorer
 from router_classic.kernels.elo import elo_pass
 from router_core.data.types import Battle, Battles
-from router_core.scorer import FitOptions
 from router_core.specs import EloScoringSpec
+from router_core.testing import quiet_fit_args
 
-OPTS = FitOptions(epochs=1, progress=False, log=lambda _: None)
+OPTS = quiet_fit_args(epochs=1)
 
 
 def test_hand_worked_sequence():
@@ -62,31 +61,31 @@ def _planted(n: int, seed: int) -> Battles:
 def test_fit_recovers_planted_order_and_is_seeded():
     train, val = _planted(3000, 1), _planted(500, 2)
     spec = EloScoringSpec(k_factor=8, min_model_occurrences=1)
-    opts = FitOptions(epochs=3, seed=5, progress=False, log=lambda _: None)
-    scorer = EloScorer(spec).fit(train, val, opts)
+    opts = quiet_fit_args(epochs=3, seed=5)
+    scorer = EloScorer(spec).fit(train, val, *opts)
     scores = scorer.score(["any prompt"], [f"m{i}" for i in range(6)])[0]
     assert list(np.argsort(scores)) == list(range(6))
-    again = EloScorer(spec).fit(train, val, opts)
+    again = EloScorer(spec).fit(train, val, *opts)
     np.testing.assert_array_equal(again.scores_, scorer.scores_)
-    assert len(scorer.history_) == 3 and scorer.history_[0]["validation_accuracy"] > 0.6
+    assert len(scorer.history_) == 3 and scorer.history_[0]["selection_accuracy"] > 0.6
 
 
 def test_unknown_model_scores_nan_and_save_load_roundtrip(tmp_path):
-    scorer = EloScorer(EloScoringSpec()).fit(_planted(200, 3), _planted(50, 4), OPTS)
+    scorer = EloScorer(EloScoringSpec()).fit(_planted(200, 3), _planted(50, 4), *OPTS)
     out = scorer.score(["p", "q"], ["m1", "zzz"])
     assert out.shape == (2, 2) and np.isnan(out[:, 1]).all() and np.isfinite(out[:, 0]).all()
     scorer.save(tmp_path)
-    loaded = EloScorer.load(tmp_path)
+    loaded = EloScorer.load(tmp_path, scorer.spec)
     np.testing.assert_array_equal(loaded.score(["p"], ["m0", "m5"]), scorer.score(["p"], ["m0", "m5"]))
 
 
 def test_refit_after_load_resumes_from_saved_ratings(tmp_path):
     spec = EloScoringSpec(k_factor=4)
-    scorer = EloScorer(spec).fit(_planted(2000, 5), _planted(10, 6), OPTS)
+    scorer = EloScorer(spec).fit(_planted(2000, 5), _planted(10, 6), *OPTS)
     scorer.save(tmp_path)
     names = [f"m{i}" for i in range(6)]
-    resumed = EloScorer.load(tmp_path).fit(_planted(1, 7), _planted(1, 8), replace(OPTS, resume=True))
+    resumed = EloScorer.load(tmp_path, scorer.spec).fit(_planted(1, 7), _planted(1, 8), *quiet_fit_args(epochs=1, resume=True))
     # one more battle moves two ratings by at most K=4; every earlier model is still known
     np.testing.assert_allclose(resumed.score(["p"], names), scorer.score(["p"], names), atol=4.0)
-    fresh = EloScorer(spec).fit(_planted(1, 7), _planted(1, 8), OPTS)
+    fresh = EloScorer(spec).fit(_planted(1, 7), _planted(1, 8), *OPTS)
     assert np.isnan(fresh.score(["p"], names)).sum() == 4

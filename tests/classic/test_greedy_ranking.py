@@ -6,11 +6,10 @@ import pytest
 from router_classic.greedy_ranking import GreedyRankingScorer
 from router_classic.kernels.greedy import net_win_ranks, normalize_ranks
 from router_core.data.types import Battle, Battles
-from router_core.scorer import FitOptions
 from router_core.specs import GreedyRankingSpec
-from router_core.testing import synthetic_battles
+from router_core.testing import quiet_fit_args, synthetic_battles
 
-OPTS = FitOptions(epochs=0, progress=False, log=lambda _: None)
+OPTS = quiet_fit_args(epochs=0)
 EMPTY = Battles.from_records([])
 
 
@@ -29,7 +28,7 @@ ROWS = [("a", "b", "model_a"), ("a", "c", "model_a"), ("d", "a", "model_b"), ("b
 )
 def test_known_ranking_and_normalizations(normalization: str, expected: list[float]):
     spec = GreedyRankingSpec(min_model_occurrences=1, score_normalization=normalization)
-    scorer = GreedyRankingScorer(spec).fit(_battles(ROWS), EMPTY, OPTS)
+    scorer = GreedyRankingScorer(spec).fit(_battles(ROWS), EMPTY, *OPTS)
     np.testing.assert_allclose(scorer.score(["p"], ["a", "b", "c", "d"])[0], expected)
     assert scorer.summary_["disagreements"] == 0 and scorer.summary_["train_accuracy"] == 1.0
 
@@ -54,6 +53,6 @@ def test_unknown_normalization_is_rejected():
 
 def test_orders_planted_top_and_bottom():
     syn = synthetic_battles(20_000, 12, seed=21, tie_strength=0.3)
-    scorer = GreedyRankingScorer(GreedyRankingSpec(min_model_occurrences=1)).fit(syn.battles, EMPTY, OPTS)
+    scorer = GreedyRankingScorer(GreedyRankingSpec(min_model_occurrences=1)).fit(syn.battles, EMPTY, *OPTS)
     planted = syn.planted(syn.battles.models)
     assert np.argmax(scorer.scores_) == np.argmax(planted) and np.argmin(scorer.scores_) == np.argmin(planted)

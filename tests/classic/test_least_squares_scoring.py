@@ -9,12 +9,11 @@ from router_classic.kernels.least_squares import normal_equations, solve
 from router_classic.least_squares_scoring import LeastSquaresScorer
 from router_core.data.types import Battle, Battles
 from router_core.errors import DataError
-from router_core.scorer import FitOptions
 from router_core.specs import BradleyTerryScoringSpec, LeastSquaresScoringSpec
+from router_core.testing import quiet_fit_args, synthetic_battles
 from router_core.testing import relabelled as relabel
-from router_core.testing import synthetic_battles
 
-OPTS = FitOptions(epochs=0, progress=False, log=lambda _: None)
+OPTS = quiet_fit_args(epochs=0)
 EMPTY = Battles.from_records([])
 # a beat b 3-1 (t = 0.5), b beat c 3-1 (t = 0.5), a and c 1-1 (t = 0); plus ties, which are ignored
 ROWS = [("a", "b", "model_a")] * 3 + [("a", "b", "model_b")] + [("b", "c", "model_a")] * 3 + [("c", "b", "model_a")]
@@ -37,7 +36,7 @@ def test_unit_weights_solved_by_hand():
     laplacian, rhs = normal_equations(_wins(), count_weighted=False)
     np.testing.assert_allclose(rhs, [0.5, 0.0, -0.5])
     np.testing.assert_allclose(solve(laplacian, rhs), [1 / 6, 0, -1 / 6], atol=1e-12)
-    scores = _scorer().fit(HAND, EMPTY, OPTS).score(["p"], ["a", "b", "c"])[0]
+    scores = _scorer().fit(HAND, EMPTY, *OPTS).score(["p"], ["a", "b", "c"])[0]
     np.testing.assert_allclose(scores, [np.sqrt(1.5), 0, -np.sqrt(1.5)], atol=1e-12)  # z-normalised
 
 
@@ -49,39 +48,39 @@ def test_count_weights_solved_by_hand():
 
 def test_same_order_as_bradley_terry_without_ties():
     syn = synthetic_battles(5000, 10, seed=11, spread=2.0)
-    ls = _scorer(pair_weighting="count").fit(syn.battles, EMPTY, OPTS).scores_
+    ls = _scorer(pair_weighting="count").fit(syn.battles, EMPTY, *OPTS).scores_
     bt_spec = BradleyTerryScoringSpec(min_model_occurrences=1, tie_outcomes="drop", confidence_intervals="none")
-    bt = BradleyTerryScorer(bt_spec).fit(syn.battles, EMPTY, OPTS).scores_
+    bt = BradleyTerryScorer(bt_spec).fit(syn.battles, EMPTY, *OPTS).scores_
     assert list(np.argsort(ls)) == list(np.argsort(bt))
 
 
 @pytest.mark.parametrize("weighting", ["unit", "count"])
 def test_recovers_planted_strengths(weighting: str):
     syn = synthetic_battles(20_000, 12, seed=12, tie_strength=0.3, popularity=0.5)
-    scores = _scorer(pair_weighting=weighting).fit(syn.battles, EMPTY, OPTS).scores_
+    scores = _scorer(pair_weighting=weighting).fit(syn.battles, EMPTY, *OPTS).scores_
     assert spearmanr(scores, syn.planted(syn.battles.models)).statistic >= 0.95
 
 
 def test_relabelling_models_permutes_scores():
     syn = synthetic_battles(3000, 6, seed=13)
     names = list(syn.battles.models)
-    base = _scorer().fit(syn.battles, EMPTY, OPTS).score(["p"], names)[0]
+    base = _scorer().fit(syn.battles, EMPTY, *OPTS).score(["p"], names)[0]
     rename = {m: f"x{(i * 5) % 6}" for i, m in enumerate(names)}
     relabelled = relabel(syn.battles, rename)
-    scores = _scorer().fit(relabelled, EMPTY, OPTS).score(["p"], [rename[m] for m in names])[0]
+    scores = _scorer().fit(relabelled, EMPTY, *OPTS).score(["p"], [rename[m] for m in names])[0]
     np.testing.assert_allclose(scores, base, atol=1e-10)
 
 
 def test_summary_is_logged_and_saved(tmp_path):
     lines: list[str] = []
-    scorer = _scorer().fit(HAND, EMPTY, FitOptions(progress=False, log=lines.append))
+    scorer = _scorer().fit(HAND, EMPTY, *quiet_fit_args(log=lines.append))
     assert lines and "train_accuracy" in lines[0]
     assert scorer.summary_["compared_pairs"] == 3 and scorer.summary_["decisive_battles"] == 10
     scorer.save(tmp_path)
-    assert LeastSquaresScorer.load(tmp_path).summary_ == scorer.summary_
+    assert LeastSquaresScorer.load(tmp_path, scorer.spec).summary_ == scorer.summary_
 
 
 def test_only_ties_is_a_data_error():
     ties = Battles.from_records([Battle(model_a="a", model_b="b", winner="tie")])
     with pytest.raises(DataError, match="no decisive battles"):
-        _scorer().fit(ties, EMPTY, OPTS)
+        _scorer().fit(ties, EMPTY, *OPTS)

@@ -15,12 +15,11 @@ from router_classic.kernels.mcmf import (
 )
 from router_classic.mcmf_scoring import McmfScorer
 from router_core.data.types import Battle, Battles
-from router_core.scorer import FitOptions
 from router_core.specs import McmfScoringSpec
+from router_core.testing import quiet_fit_args, synthetic_battles
 from router_core.testing import relabelled as relabel
-from router_core.testing import synthetic_battles
 
-OPTS = FitOptions(epochs=0, progress=False, log=lambda _: None)
+OPTS = quiet_fit_args(epochs=0)
 EMPTY = Battles.from_records([])
 
 
@@ -40,7 +39,7 @@ def test_four_node_cycle_solved_by_hand():
     # on the only weight-1 pair (d, a), keeping a-b, b-c, c-d at exactly 1: scores 1.5, 0.5, -0.5, -1.5.
     rows = [("a", "b")] * 3 + [("b", "c")] * 3 + [("c", "d")] * 3 + [("d", "a")]
     battles = Battles.from_records(Battle(model_a=win, model_b=lose, winner="model_a") for win, lose in rows)
-    scorer = _scorer(target="win_rate_difference").fit(battles, EMPTY, OPTS)
+    scorer = _scorer(target="win_rate_difference").fit(battles, EMPTY, *OPTS)
     np.testing.assert_allclose(scorer.score(["p"], list("abcd"))[0], [1.5, 0.5, -0.5, -1.5], atol=1e-12)
     assert scorer.summary_["flow_cost"] == -4.0  # minus the L1 misfit: one unit around the cycle at cost -4
     assert scorer.summary_["weighted_l1_misfit"] == pytest.approx(4 / 10)
@@ -80,7 +79,7 @@ def test_bellman_ford_on_a_small_graph_and_negative_cycle():
 @pytest.mark.parametrize("target", ["log_odds", "win_rate_difference"])
 def test_planted_strengths_ordered_with_graded_scores(target: str):
     syn = synthetic_battles(20_000, 10, seed=31, tie_strength=0.3, popularity=0.5)
-    scorer = _scorer(target=target).fit(syn.battles, EMPTY, OPTS)
+    scorer = _scorer(target=target).fit(syn.battles, EMPTY, *OPTS)
     planted = syn.planted(syn.battles.models)
     assert np.argmax(scorer.scores_) == np.argmax(planted) and np.argmin(scorer.scores_) == np.argmin(planted)
     assert spearmanr(scorer.scores_, planted).statistic >= 0.9
@@ -98,7 +97,7 @@ def test_pair_targets_smoothing_and_weights():
 def test_relabelling_models_permutes_scores():
     syn = synthetic_battles(4000, 6, seed=32)
     names = list(syn.battles.models)
-    base = _scorer().fit(syn.battles, EMPTY, OPTS).score(["p"], names)[0]
+    base = _scorer().fit(syn.battles, EMPTY, *OPTS).score(["p"], names)[0]
     rename = {m: f"x{(i * 5) % 6}" for i, m in enumerate(names)}
     relabelled = relabel(syn.battles, rename)
-    np.testing.assert_allclose(_scorer().fit(relabelled, EMPTY, OPTS).score(["p"], [rename[m] for m in names])[0], base)
+    np.testing.assert_allclose(_scorer().fit(relabelled, EMPTY, *OPTS).score(["p"], [rename[m] for m in names])[0], base)

@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,14 @@ def test_schema_command_matches_committed_schema(capsys):
 def test_python_dash_m_and_console_script():
     result = subprocess.run([sys.executable, "-m", "router_cli", "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "train" in result.stdout
+
+
+def test_validation_split_zero_trains_on_everything(tmp_path: Path, capsys):
+    doc = json.loads(SMOKE.read_text())
+    doc["data"] = doc["data"] | {"validation_split": 0}
+    spec = tmp_path / "final.json"
+    spec.write_text(json.dumps(doc))
+    assert main(["train", "--spec-file", str(spec), "--no-progress"]) == 0
+    assert "no validation battles (data.validation_split is 0)" in capsys.readouterr().out
+    meta = json.loads(next((Path(os.environ["ROUTER_HOME"]) / "models").glob("*/*/meta.json")).read_text())
+    assert meta["metrics"]["validation_accuracy"] is None and meta["metrics"]["n_validation_battles"] == 0

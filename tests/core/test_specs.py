@@ -44,7 +44,7 @@ def test_typo_and_correct_spelling_together_is_an_error():
     ("doc_patch", "expected"),
     [
         ({"data": {"validation_split": 1.5}}, "data.validation_split: Input should be less than 1 (got 1.5)"),
-        ({"data": {"validation_split": 0}}, "data.validation_split"),
+        ({"data": {"validation_split": -0.1}}, "data.validation_split"),
         ({"epochs": -1}, "epochs: Input should be greater than or equal to 0"),
         ({"batch_size": 0}, "batch_size"),
         ({"data": {"max_samples": 0}}, "data.max_samples"),
@@ -52,7 +52,7 @@ def test_typo_and_correct_spelling_together_is_an_error():
         ({"model": {"name": "m", "spec": {"model_type": "elo_scoring", "k_facter": 3}}}, "model.spec.k_facter: unknown key"),
         ({"model": {"spec": {"model_type": "elo_scoring"}}}, "model.name: Field required"),
         ({"model": {"name": "m", "spec": {"model_type": "nope"}}}, "model.spec"),
-        ({"model": {"name": "m"}}, "exactly one of model.spec and model.start_state"),
+        ({"model": {"name": "m"}}, "give model.spec (a new model) or model.start_state"),
         ({"model": {"name": "../evil", "spec": {"model_type": "elo_scoring"}}}, "model.name"),
         ({"data": {"dataset": "arena_sample", "path": "x.jsonl"}}, "not both"),
         ({"data": {"format": "votes"}}, "data.format applies to files"),
@@ -87,3 +87,18 @@ def test_schema_describes_fields_from_docstrings():
     schema = TrainingSpec.model_json_schema(by_alias=True)
     elo = schema["$defs"]["EloScoringSpec"]["properties"]
     assert "K" in elo["k_factor"]["description"]
+
+
+def test_start_state_with_a_spec_ignores_the_spec_with_a_warning(caplog):
+    doc = _spec(model={"name": "m", "start_state": "elo_scoring/old", "spec": {"model_type": "dense_network"}})
+    spec = parse_training_spec(doc)
+    assert spec.model.spec is None and spec.model.start_state == "elo_scoring/old"
+    assert "model.spec (dense_network) is ignored" in caplog.text
+
+
+def test_rare_model_threshold_has_one_name_inside_and_two_in_json():
+    for key in ("min_model_occurrences", "min_model_comparisons"):
+        doc = _spec(model={"name": "m", "spec": {"model_type": "elo_scoring", key: 7}})
+        assert parse_training_spec(doc).model.spec.min_model_occurrences == 7
+    assert "min_model_occurences: unknown key" in _errors(
+        _spec(model={"name": "m", "spec": {"model_type": "elo_scoring", "min_model_occurences": 7}}))

@@ -13,15 +13,15 @@ from router_cli import main
 from router_core.data.types import Battle
 from router_core.errors import UserError
 from router_core.pipeline import load_scorer, train_from_spec
-from router_core.scorer import FitOptions
 from router_core.scoring import score_models
 from router_core.specs import DenseNetworkSpec, parse_training_spec
 from router_core.store import ModelStore
+from router_core.testing import quiet_fit_args
 from router_neural.dense_network import DenseNetworkScorer
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT.parent / "shared" / "seed" / "000_fc394b1cda1518de.txt"
-QUIET = FitOptions(progress=False, log=lambda _: None)
+QUIET = quiet_fit_args()
 
 
 def seed_examples() -> list[dict]:
@@ -66,7 +66,7 @@ def test_seed_format_example_trains_offline(battle_file):
     document = seed_examples()[0]  # all-MiniLM-L6-v2, hidden [256, 128, 64], AdamW with lr decay, W&B block
     document["data"] = {"path": battle_file, "format": "canonical", "max_samples": 400, "validation_split": 0.2, "seed": 42}
     document["epochs"] = 2
-    outcome = train_from_spec(parse_training_spec(document), ModelStore(), QUIET)
+    outcome = train_from_spec(parse_training_spec(document), ModelStore(), QUIET[1])
     assert outcome.metrics["validation_accuracy"] > 0.5
     assert outcome.saved.ref == "dense_network/model-name"
 
@@ -79,7 +79,7 @@ def test_seed_example_with_unavailable_encoder_fails_fast_and_clearly(battle_fil
     document["data"] = {"path": battle_file, "format": "canonical", "max_samples": 200, "valiation_split": 0.15, "seed": 42}
     start = time.perf_counter()
     with pytest.raises(UserError, match="all-mpnet-base-v2"):
-        train_from_spec(parse_training_spec(document), ModelStore(), QUIET)
+        train_from_spec(parse_training_spec(document), ModelStore(), QUIET[1])
     assert time.perf_counter() - start < 10
 
 
@@ -99,11 +99,11 @@ def test_cli_train_then_infer_with_unknown_model(battle_file, tmp_path, capsys):
 
 def test_resume_from_start_state_continues_training(battle_file):
     store = ModelStore()
-    first = train_from_spec(parse_training_spec(small_spec(battle_file)), store, QUIET)
+    first = train_from_spec(parse_training_spec(small_spec(battle_file)), store, QUIET[1])
     loaded = load_scorer(first.saved)
     prompts, models = ["Write something short about poem using rhyme."], ["model-0", "model-1"]
     resumed_spec = small_spec(battle_file, model={"name": "dn_more", "start_state": "dense_network/dn_small"})
-    second = train_from_spec(parse_training_spec(resumed_spec), store, QUIET)
+    second = train_from_spec(parse_training_spec(resumed_spec), store, QUIET[1])
     scorer = load_scorer(second.saved)
     assert [h["epoch"] for h in scorer.history_] == [1, 2, 3, 4, 5, 6]  # numbering continues
     assert second.saved.meta["start_state"] == "dense_network/dn_small"
@@ -115,7 +115,7 @@ def test_resume_from_start_state_continues_training(battle_file):
 
 
 def test_save_every_writes_checkpoints(battle_file):
-    train_from_spec(parse_training_spec(small_spec(battle_file, save_every=2, epochs=4)), ModelStore(), QUIET)
+    train_from_spec(parse_training_spec(small_spec(battle_file, save_every=2, epochs=4)), ModelStore(), QUIET[1])
     names = {m.name for m in ModelStore().list()}
     assert {"dn_small", "dn_small@ep2", "dn_small@ep4"} <= names
 
@@ -125,7 +125,7 @@ def test_battles_without_prompt_are_dropped_with_a_count(tmp_path, planted, capl
                                   for i in range(25)]
     path = write_battles(tmp_path / "mixed.jsonl", battles)
     with caplog.at_level(logging.WARNING):
-        train_from_spec(parse_training_spec(small_spec(path, epochs=1)), ModelStore(), QUIET)
+        train_from_spec(parse_training_spec(small_spec(path, epochs=1)), ModelStore(), QUIET[1])
     assert "dropped 25 of 325 battles without prompt text" in caplog.text
 
 
@@ -134,7 +134,7 @@ def test_unknown_models_score_nan_and_fall_back(planted):
 
     spec = DenseNetworkSpec(hidden_dims=[8], model_id_embedding_dim=2, optimizer={"optimizer_type": "adam"})
     scorer = DenseNetworkScorer(spec).fit(Battles.from_records(planted[1][:200]), Battles.from_records([]),
-                                          FitOptions(epochs=1, progress=False, log=lambda _: None))  # fmt: skip
+                                          *quiet_fit_args(epochs=1))  # fmt: skip
     raw = scorer.score(["a prompt", "another"], ["model-0", "nobody"])
     assert np.isnan(raw[:, 1]).all() and np.isfinite(raw[:, 0]).all()
     filled = score_models(scorer, ["a prompt", "another"], ["model-0", "nobody"])

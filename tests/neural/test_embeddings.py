@@ -63,7 +63,7 @@ def test_unknown_model_fails_fast_offline(monkeypatch):
     assert time.perf_counter() - start < 10
     import os
 
-    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert "HF_HUB_OFFLINE" not in os.environ  # the failed probe changed no process-wide setting
 
 
 def test_cache_serves_repeated_texts_without_the_model(tmp_path):

@@ -7,10 +7,10 @@ import pytest
 from router_core.data.types import Battles
 from router_core.metrics import pairwise_accuracy
 from router_core.registry import scorer_class
-from router_core.scorer import FitOptions
 from router_core.scoring import battle_scores
 from router_core.specs import MODEL_SPECS
 from router_core.synthetic import best_prompt_agnostic_accuracy
+from router_core.testing import quiet_fit_args
 from tests.neural.conftest import TINY_EMBEDDING
 
 SPECS = {
@@ -26,8 +26,8 @@ SPECS = {
 def test_reaches_oracle_accuracy_on_planted_skills(model_type, planted):
     world, train, validation, test = planted
     spec = MODEL_SPECS[model_type].model_validate(SPECS[model_type])
-    options = FitOptions(epochs=20, batch_size=64, seed=0, progress=False, log=lambda _: None)
-    scorer = scorer_class(model_type)(spec).fit(Battles.from_records(train), Battles.from_records(validation), options)
+    options = quiet_fit_args(epochs=20, batch_size=64, seed=0)
+    scorer = scorer_class(model_type)(spec).fit(Battles.from_records(train), Battles.from_records(validation), *options)
 
     battles = Battles.from_records(test)
     score_a, score_b = battle_scores(scorer, battles)

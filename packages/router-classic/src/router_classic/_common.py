@@ -22,13 +22,3 @@ def codes_in(index: dict[str, int], battles: Battles) -> tuple[np.ndarray, np.nd
     lookup = np.array([index.get(m, -1) for m in battles.models], dtype=np.int64)
     a, b = lookup[battles.model_a], lookup[battles.model_b]
     return a, b, (a >= 0) & (b >= 0)
-
-
-def balanced_probabilities(model_a: np.ndarray, model_b: np.ndarray, n_models: int) -> np.ndarray:
-    """Sampling probability per battle, so each model's battles weigh about the same in total.
-
-    A battle's weight is 1/count(A) + 1/count(B) (count = appearances on either side), normalised to sum to 1.
-    """
-    counts = np.bincount(model_a, minlength=n_models) + np.bincount(model_b, minlength=n_models)
-    weights = 1.0 / counts[model_a] + 1.0 / counts[model_b]  # counts >= 1 for every model in a battle
-    return weights / weights.sum()

@@ -13,8 +13,8 @@ from router_classic._common import broadcast_scores
 from router_classic.kernels.pairs import win_matrix
 from router_core.data.types import Battles
 from router_core.errors import DataError
-from router_core.scorer import FitOptions
-from router_core.specs import ModelSpecBase
+from router_core.scorer import RunConfig, TrainHooks
+from router_core.specs import ClosedFormSpecBase, ModelSpecBase
 
 STATE_FILE = "scores.json"
 
@@ -22,7 +22,7 @@ STATE_FILE = "scores.json"
 class PerModelScorer:
     """Fitted state: `index_` (model name -> position) and `scores_` (shape (k,)); subclasses add `summary_`.
 
-    Subclasses implement `_fit_scores(train, options) -> scores` and may extend `_extra_state` / `_restore`.
+    Subclasses implement `_fit_scores(train, run) -> scores` and may extend `_extra_state` / `_restore`.
     """
 
     spec_type: ClassVar[type[ModelSpecBase]]
@@ -36,8 +36,11 @@ class PerModelScorer:
         """Models seen in training."""
         return tuple(self.index_)
 
-    def fit(self, train: Battles, validation: Battles, options: FitOptions) -> Self:
-        """Fit on `train` in closed form (`validation` is not needed; the pipeline reports on it)."""
+    def preflight(self) -> None:
+        """Nothing to check beyond the data."""
+
+    def fit(self, train: Battles, selection: Battles, run: RunConfig, hooks: TrainHooks) -> Self:
+        """Fit on `train` in closed form (nothing is chosen on `selection`)."""
         from threadpoolctl import threadpool_limits
 
         self.index_ = {m: i for i, m in enumerate(train.models)}
@@ -45,12 +48,12 @@ class PerModelScorer:
         # The linear systems are k x k with k at most a few hundred: one BLAS thread is fastest, and threaded
         # OpenBLAS on a busy machine made a 200 x 200 solve 20-50x slower (measured on the 2-core CI box).
         with threadpool_limits(limits=1, user_api="blas"):
-            self.scores_ = np.asarray(self._fit_scores(train, options), dtype=np.float64)
-        if getattr(self.spec, "print_summary", False):
-            options.log(f"{self.spec.model_type}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in self.summary_.items()))
+            self.scores_ = np.asarray(self._fit_scores(train, run), dtype=np.float64)
+        if isinstance(self.spec, ClosedFormSpecBase) and self.spec.print_summary:
+            hooks.log(f"{self.spec.model_type}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in self.summary_.items()))
         return self
 
-    def _fit_scores(self, train: Battles, options: FitOptions) -> np.ndarray:
+    def _fit_scores(self, train: Battles, run: RunConfig) -> np.ndarray:
         raise NotImplementedError
 
     def score(self, prompts: Sequence[str], models: Sequence[str], batch_size: int = 128) -> np.ndarray:
@@ -58,19 +61,18 @@ class PerModelScorer:
         return broadcast_scores(self.index_, self.scores_, len(prompts), models)
 
     def save(self, directory: Path) -> None:
-        """Write `scores.json` (spec, per-model scores, fit summary and any extra state)."""
+        """Write `scores.json` (per-model scores, fit summary and any extra state)."""
         state = {
-            "spec": self.spec.model_dump(mode="json"),
             "scores": dict(zip(self.index_, self.scores_.tolist(), strict=True)),
             "summary": self.summary_,
         } | self._extra_state()
         (directory / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
 
     @classmethod
-    def load(cls, directory: Path) -> Self:
-        """Rebuild the fitted scorer from `scores.json`."""
+    def load(cls, directory: Path, spec: Any) -> Self:
+        """Rebuild the fitted scorer from `scores.json` and its spec."""
         state = json.loads((directory / STATE_FILE).read_text())
-        scorer = cls(cls.spec_type.model_validate(state["spec"]))
+        scorer = cls(spec)
         scorer.index_ = {m: i for i, m in enumerate(state["scores"])}
         scorer.scores_ = np.array(list(state["scores"].values()), dtype=np.float64)
         scorer.summary_ = state["summary"]

@@ -18,7 +18,8 @@ from router_classic.kernels import bradley_terry as bt
 from router_classic.kernels.pairs import components
 from router_core.data.types import BOTH_BAD, TIE, Battles
 from router_core.errors import DataError, UserError
-from router_core.scorer import FitOptions
+from router_core.sampling import balanced_weights
+from router_core.scorer import RunConfig, TrainHooks
 from router_core.specs import BradleyTerryScoringSpec
 
 log = logging.getLogger(__name__)
@@ -32,16 +33,16 @@ class BradleyTerryScorer(PerModelScorer):
     spec: BradleyTerryScoringSpec
 
     def fit(
-        self, train: Battles, validation: Battles, options: FitOptions, sample_weight: np.ndarray | None = None
+        self, train: Battles, selection: Battles, run: RunConfig, hooks: TrainHooks, sample_weight: np.ndarray | None = None
     ) -> Self:
         """Maximise the penalised likelihood; `sample_weight` (shape (n,), >= 0) weighs each training battle."""
         self._sample_weight = _checked_weights(sample_weight, len(train))
         try:
-            return super().fit(train, validation, options)
+            return super().fit(train, selection, run, hooks)
         finally:
             del self._sample_weight
 
-    def _fit_scores(self, train: Battles, options: FitOptions) -> np.ndarray:
+    def _fit_scores(self, train: Battles, run: RunConfig) -> np.ndarray:
         spec, k = self.spec, len(train.models)
         outcome = self._outcomes(train.winner)
         weight = self._weights(train, outcome)
@@ -58,7 +59,7 @@ class BradleyTerryScorer(PerModelScorer):
             log.warning("Bradley-Terry did not converge in %d Newton steps (a model that never loses or never wins "
                         "has no finite strength without a prior: set l2_reg > 0)", spec.max_iter)  # fmt: skip
         self.tie_parameter_ = float(x[k]) if x.shape[0] > k else 0.0
-        self.intervals_ = self._intervals(x, problem, counts_sq, cell, weight, options.seed)
+        self.intervals_ = self._intervals(x, problem, counts_sq, cell, weight, run.seed)
         self.summary_ = self._summary(train, x, problem, iterations, converged)
         return x[:k]
 
@@ -72,11 +73,7 @@ class BradleyTerryScorer(PerModelScorer):
     def _weights(self, train: Battles, outcome: np.ndarray) -> np.ndarray:
         weight = np.ones(len(train)) if self._sample_weight is None else self._sample_weight.copy()
         if self.spec.balance_model_samples:
-            used = outcome >= 0
-            k = len(train.models)
-            count = np.bincount(train.model_a[used], minlength=k) + np.bincount(train.model_b[used], minlength=k)
-            balance = 1.0 / np.maximum(count[train.model_a], 1) + 1.0 / np.maximum(count[train.model_b], 1)
-            weight *= balance / balance[used].mean()
+            weight *= balanced_weights(train.model_a, train.model_b, len(train.models), counted=outcome >= 0)
         return weight
 
     def _start(self, k: int, counts: np.ndarray) -> np.ndarray:

@@ -6,12 +6,13 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from router_classic._common import balanced_probabilities, codes_in
+from router_classic._common import codes_in
 from router_classic._per_model import PerModelScorer
 from router_classic.kernels.elo import elo_pass
 from router_core.data.types import Battles
 from router_core.metrics import pairwise_accuracy
-from router_core.scorer import FitOptions
+from router_core.sampling import sampling_probabilities
+from router_core.scorer import RunConfig, TrainHooks
 from router_core.specs import EloScoringSpec
 
 
@@ -23,21 +24,22 @@ class EloScorer(PerModelScorer):
 
     spec_type: ClassVar[type[EloScoringSpec]] = EloScoringSpec
 
-    def fit(self, train: Battles, validation: Battles, options: FitOptions) -> Self:
-        """Run the Elo passes; with `options.resume`, start from the current (loaded) ratings."""
+    def fit(self, train: Battles, selection: Battles, run: RunConfig, hooks: TrainHooks) -> Self:
+        """Run the Elo passes, keeping the epoch with the best accuracy on `selection` (the last epoch when it is
+        empty); with `run.resume`, start from the current (loaded) ratings."""
         spec = self.spec
-        previous = dict(zip(self.index_, self.scores_ + spec.initial_rating, strict=True)) if options.resume else {}
+        previous = dict(zip(self.index_, self.scores_ + spec.initial_rating, strict=True)) if run.resume else {}
         names = list(previous) + [m for m in train.models if m not in previous]  # resume keeps every known model
         self.index_ = {m: i for i, m in enumerate(names)}
         self.summary_: dict[str, Any] = {}
         ratings = np.array([previous.get(m, spec.initial_rating) for m in names], dtype=np.float64)
         model_a, model_b, _ = codes_in(self.index_, train)
-        rng = np.random.default_rng(options.seed)
+        rng = np.random.default_rng(run.seed)
         n = len(train)
-        probs = balanced_probabilities(model_a, model_b, len(names))
+        probs = sampling_probabilities(model_a, model_b, len(names))
         best = (-np.inf, ratings)
         self.history_ = []
-        for epoch in options.bar(range(1, options.epochs + 1), desc="elo"):
+        for epoch in hooks.bar(range(1, run.epochs + 1), desc="elo"):
             order = rng.choice(n, size=n, p=probs) if spec.balance_model_samples else rng.permutation(n)
             ratings, correct, decisive = elo_pass(
                 ratings, model_a, model_b, train.winner, order,
@@ -45,12 +47,13 @@ class EloScorer(PerModelScorer):
             )  # fmt: skip
             self.scores_ = ratings - spec.initial_rating
             record = {"epoch": epoch, "train_online_accuracy": correct / max(decisive, 1)}
-            record["validation_accuracy"] = self._accuracy(validation)
+            record["selection_accuracy"] = self._accuracy(selection)
             self.history_.append(record)
-            if epoch % options.print_every == 0:
-                options.log(f"epoch {epoch}: train online acc {record['train_online_accuracy']:.4f}, "
-                            f"validation acc {record['validation_accuracy']:.4f}")  # fmt: skip
-            score = record["validation_accuracy"] if len(validation) else float(epoch)
+            hooks.epoch_done(record, epoch)
+            if epoch % run.print_every == 0:
+                hooks.log(f"epoch {epoch}: train online acc {record['train_online_accuracy']:.4f}, "
+                          f"selection acc {record['selection_accuracy']:.4f}")  # fmt: skip
+            score = record["selection_accuracy"] if len(selection) else float(epoch)
             if score > best[0]:
                 best = (score, ratings)
         self.scores_ = best[1] - spec.initial_rating

@@ -9,7 +9,7 @@ import numpy as np
 from router_classic._per_model import PerModelScorer, decisive_wins, training_accuracy
 from router_classic.kernels.greedy import net_win_ranks, normalize_ranks
 from router_core.data.types import Battles
-from router_core.scorer import FitOptions
+from router_core.scorer import RunConfig
 from router_core.specs import GreedyRankingSpec
 
 
@@ -19,7 +19,7 @@ class GreedyRankingScorer(PerModelScorer):
     spec_type: ClassVar[type[GreedyRankingSpec]] = GreedyRankingSpec
     spec: GreedyRankingSpec
 
-    def _fit_scores(self, train: Battles, options: FitOptions) -> np.ndarray:
+    def _fit_scores(self, train: Battles, run: RunConfig) -> np.ndarray:
         wins = decisive_wins(train)
         net, rank = net_win_ranks(wins)
         scores = normalize_ranks(rank, self.spec.score_normalization)

@@ -9,7 +9,7 @@ import numpy as np
 from router_classic._per_model import PerModelScorer, decisive_wins, training_accuracy
 from router_classic.kernels.least_squares import normal_equations, residuals, solve
 from router_core.data.types import Battles
-from router_core.scorer import FitOptions
+from router_core.scorer import RunConfig
 from router_core.specs import LeastSquaresScoringSpec
 
 
@@ -19,7 +19,7 @@ class LeastSquaresScorer(PerModelScorer):
     spec_type: ClassVar[type[LeastSquaresScoringSpec]] = LeastSquaresScoringSpec
     spec: LeastSquaresScoringSpec
 
-    def _fit_scores(self, train: Battles, options: FitOptions) -> np.ndarray:
+    def _fit_scores(self, train: Battles, run: RunConfig) -> np.ndarray:
         wins = decisive_wins(train)
         laplacian, rhs = normal_equations(wins, self.spec.pair_weighting == "count")
         raw = solve(laplacian, rhs)

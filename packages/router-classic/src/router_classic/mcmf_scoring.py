@@ -16,7 +16,7 @@ from router_classic.kernels.mcmf import (
 )
 from router_classic.kernels.pairs import center_by_group, components
 from router_core.data.types import Battles
-from router_core.scorer import FitOptions
+from router_core.scorer import RunConfig
 from router_core.specs import McmfScoringSpec
 
 
@@ -29,7 +29,7 @@ class McmfScorer(PerModelScorer):
     spec_type: ClassVar[type[McmfScoringSpec]] = McmfScoringSpec
     spec: McmfScoringSpec
 
-    def _fit_scores(self, train: Battles, options: FitOptions) -> np.ndarray:
+    def _fit_scores(self, train: Battles, run: RunConfig) -> np.ndarray:
         spec = self.spec
         wins = decisive_wins(train)
         k = len(train.models)

@@ -39,14 +39,15 @@ def read_spec_document(path: str | None) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """Validate the spec, train, save, report."""
     from router_core.pipeline import train_from_spec
-    from router_core.scorer import FitOptions
+    from router_core.scorer import TrainHooks
     from router_core.specs import parse_training_spec
     from router_core.store import ModelStore
 
     spec = parse_training_spec(read_spec_document(args.spec_file))
-    outcome = train_from_spec(spec, ModelStore(), FitOptions(progress=not args.no_progress))
+    outcome = train_from_spec(spec, ModelStore(), TrainHooks(progress=not args.no_progress))
     m = outcome.metrics
     print(f"saved {outcome.saved.ref} to {outcome.saved.path}")
-    print(f"train accuracy {m['train_accuracy']:.4f} on {m['n_train_decisive']} decisive battles; "
-          f"validation accuracy {m['validation_accuracy']:.4f} on {m['n_validation_decisive']}")  # fmt: skip
+    validation = ("no validation battles (data.validation_split is 0)" if m["validation_accuracy"] is None else
+                  f"validation accuracy {m['validation_accuracy']:.4f} on {m['n_validation_decisive']}")  # fmt: skip
+    print(f"train accuracy {m['train_accuracy']:.4f} on {m['n_train_decisive']} decisive battles; {validation}")
     return 0

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import logging
 import platform
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from router_core.data.loading import load_battles
@@ -22,13 +24,16 @@ from router_core.data.prepare import (
     split_battles,
 )
 from router_core.data.types import Battle, Battles
+from router_core.errors import DataError
 from router_core.evaluation import calibrate, with_calibration
 from router_core.metrics import pairwise_accuracy
+from router_core.plotting import PLOT_FILE, save_history_plot
 from router_core.registry import scorer_class
-from router_core.scorer import FitOptions, Scorer
+from router_core.scorer import RunConfig, Scorer, TrainHooks
 from router_core.scoring import battle_scores
 from router_core.specs import MODEL_SPECS, ModelSpecBase, TrainingSpec
 from router_core.store import ModelStore, SavedModel
+from router_core.wandb_log import WandbRun
 
 log = logging.getLogger(__name__)
 _PACKAGES = ("router-core", "router-classic", "router-neural", "router-runtime", "router-cli", "numpy", "torch")
@@ -36,20 +41,34 @@ _PACKAGES = ("router-core", "router-classic", "router-neural", "router-runtime",
 
 @dataclass(frozen=True)
 class TrainOutcome:
-    """What a training run produced."""
+    """What a training run produced: the saved model, its metrics and the split it was trained and measured on."""
 
     saved: SavedModel
     metrics: dict[str, Any]
+    split: Split
 
 
 def prepare_split(records: list[Battle], spec: TrainingSpec, model_spec: ModelSpecBase) -> Split:
-    """Down-sample, filter for this model type, and split grouped by prompt."""
+    """Down-sample, filter for this model type, and split grouped by prompt; a clear error when nothing is left."""
     battles = downsample(records, spec.data.max_samples, spec.data.seed)
     if model_spec.prompt_aware:
         battles = drop_without_prompt(battles)
-    threshold = getattr(model_spec, "min_model_occurrences", None) or getattr(model_spec, "min_model_comparisons", 1)
-    battles = drop_rare_models(battles, threshold)
+        if len(battles) < 2:
+            raise DataError(f"{model_spec.model_type} reads prompt text, and only {len(battles)} of the battles have "
+                            "any; use data with prompts (data.path / data.dataset) or a prompt-agnostic model type")  # fmt: skip
+    kept = drop_rare_models(battles, model_spec.min_model_occurrences)
+    if len(kept) < 2:
+        raise DataError(_too_rare_message(battles, len(kept), model_spec))
+    battles = kept
     return split_battles(battles, spec.data.validation_split, spec.data.seed)
+
+
+def _too_rare_message(battles: list[Battle], n_kept: int, model_spec: ModelSpecBase) -> str:
+    counts = Counter(m for b in battles for m in (b.model_a, b.model_b)).most_common()
+    shown = ", ".join(f"{m} {c}" for m, c in counts[:8]) + (f", ... ({len(counts)} models)" if len(counts) > 8 else "")
+    return (f"only {n_kept} of {len(battles)} battles left after dropping models seen fewer than "
+            f"model.spec.min_model_occurrences = {model_spec.min_model_occurrences} times (appearances per model: "
+            f"{shown or 'no battles at all'}); lower model.spec.min_model_occurrences or use more data")
 
 
 def evaluate_accuracy(scorer: Scorer, battles: Battles) -> tuple[float, int]:
@@ -58,66 +77,82 @@ def evaluate_accuracy(scorer: Scorer, battles: Battles) -> tuple[float, int]:
     return pairwise_accuracy(score_a, score_b, battles.winner)
 
 
-def train_from_spec(spec: TrainingSpec, store: ModelStore, options: FitOptions | None = None) -> TrainOutcome:
-    """Run the training the spec describes and save the model under `model.name`."""
+def train_from_spec(spec: TrainingSpec, store: ModelStore, hooks: TrainHooks | None = None) -> TrainOutcome:
+    """Run the training the spec describes and save the model under `model.name`.
+
+    Saved-model references in the spec are resolved here, in `store`, before any data is read; so is the
+    scorer's `preflight` (an embedding model that cannot be loaded fails before the data is read).
+    """
+    hooks = hooks or TrainHooks()
     scorer, model_spec, parent = _initial_scorer(spec, store)
-    records = load_battles(spec.data)
-    split = prepare_split(records, spec, model_spec)
+    references = {name: store.resolve(ref).path for name, ref in model_spec.references().items()}
+    scorer.preflight()
+    split = prepare_split(load_battles(spec.data), spec, model_spec)
     log.info("training %s on %d battles, validating on %d", model_spec.model_type, len(split.train), len(split.validation))
-    options = options or FitOptions()
-    options = FitOptions(
-        epochs=spec.epochs,
-        batch_size=spec.batch_size,
-        seed=spec.data.seed,
-        print_every=spec.log.print_every,
-        progress=options.progress,
-        log=options.log,
-        save_every=spec.save_every,
-        checkpoint=_checkpointer(spec, model_spec, store) if spec.save_every else None,
-        wandb=spec.wandb,
-        resume=parent is not None,
-    )
-    scorer.fit(split.train, split.validation, options)
-    link = calibrate(scorer, split.train, seed=spec.data.seed)  # P(a beats b) for score-only models
-    metrics = _metrics(scorer, split)
-    meta = _meta(spec, model_spec, split, metrics, parent)
-    saved_spec = spec.model_dump(mode="json", by_alias=True, exclude={"schema_ref"})
-    saved_spec["model"]["spec"] = model_spec.model_dump(mode="json")
-    path = store.save(model_spec.model_type, spec.model.name, with_calibration(scorer.save, link), saved_spec, meta)
-    return TrainOutcome(SavedModel(model_spec.model_type, spec.model.name, path, meta), metrics)
+    run = RunConfig.from_spec(spec, resume=parent is not None, references=references)
+    wandb = WandbRun(spec.wandb, {"spec": spec.model_dump(mode="json", by_alias=True, exclude={"schema_ref"})},
+                     hooks.log)  # fmt: skip
+    saver = _Saver(spec, model_spec, split, store, parent)
+    hooks = replace(hooks, checkpoint=saver.checkpoint if spec.save_every else None,
+                    metrics=wandb.log if wandb.active else hooks.metrics)  # fmt: skip
+    scorer.fit(split.train, split.validation, run, hooks)
+    saved, metrics = saver.save(scorer, spec.model.name)
+    if wandb.active:
+        wandb.log({f"final/{k}": v for k, v in metrics.items() if isinstance(v, float)}, step=len(scorer.history_) + 1)
+    wandb.finish(saved.path)
+    return TrainOutcome(saved, metrics, split)
 
 
 def load_scorer(saved: SavedModel) -> Scorer:
-    """Rebuild the fitted scorer of a saved model."""
-    return scorer_class(saved.model_type).load(saved.path)
+    """Rebuild the fitted scorer of a saved model from its state files and its spec.json."""
+    model_spec = MODEL_SPECS[saved.model_type].model_validate(saved.spec()["model"]["spec"])
+    return scorer_class(saved.model_type).load(saved.path, model_spec)
 
 
 def _initial_scorer(spec: TrainingSpec, store: ModelStore) -> tuple[Scorer, ModelSpecBase, str | None]:
-    if spec.model.spec is not None:
+    if spec.model.start_state is None:
+        assert spec.model.spec is not None  # the spec validator guarantees one of them
         return scorer_class(spec.model.spec.model_type)(spec.model.spec), spec.model.spec, None
-    parent = store.resolve(spec.model.start_state or "")
-    model_spec = MODEL_SPECS[parent.model_type].model_validate(parent.spec()["model"]["spec"])
+    parent = store.resolve(spec.model.start_state)
     log.info("continuing from %s", parent.ref)
-    return load_scorer(parent), model_spec, parent.ref
+    scorer = load_scorer(parent)
+    return scorer, scorer.spec, parent.ref
 
 
-def _checkpointer(spec: TrainingSpec, model_spec: ModelSpecBase, store: ModelStore) -> Any:
-    def checkpoint(scorer: Scorer, epoch: int) -> None:
-        saved_spec = spec.model_dump(mode="json", by_alias=True, exclude={"schema_ref"})
-        saved_spec["model"]["spec"] = model_spec.model_dump(mode="json")
-        meta = {"model_type": model_spec.model_type, "name": f"{spec.model.name}@ep{epoch}", "epoch": epoch,
-                "created": _now(), "checkpoint_of": spec.model.name}
-        store.save(model_spec.model_type, f"{spec.model.name}@ep{epoch}", scorer.save, saved_spec, meta)
+class _Saver:
+    """Writes a fitted scorer as a complete model directory; the final model and every checkpoint alike."""
 
-    return checkpoint
+    def __init__(self, spec: TrainingSpec, model_spec: ModelSpecBase, split: Split, store: ModelStore,
+                 parent: str | None) -> None:  # fmt: skip
+        self.spec, self.model_spec, self.split, self.store, self.parent = spec, model_spec, split, store, parent
+
+    def save(self, scorer: Scorer, name: str, extra_meta: dict[str, Any] | None = None) -> tuple[SavedModel, dict[str, Any]]:
+        """Calibrate, measure and save `scorer` as `name`: state, calibration.json, training plot, spec, meta."""
+        link = calibrate(scorer, self.split.train, seed=self.spec.data.seed)  # P(a beats b) for score-only models
+        metrics = _metrics(scorer, self.split)
+        meta = _meta(self.spec, self.model_spec, self.split, metrics, self.parent) | {"name": name} | (extra_meta or {})
+        saved_spec = self.spec.model_dump(mode="json", by_alias=True, exclude={"schema_ref"})
+        saved_spec["model"]["spec"] = self.model_spec.model_dump(mode="json")
+        saved_spec["model"]["name"] = name
+
+        def write(directory: Path) -> None:
+            with_calibration(scorer.save, link)(directory)
+            save_history_plot(scorer.history_, directory / PLOT_FILE, title=f"{self.model_spec.model_type}/{name}")
+
+        path = self.store.save(self.model_spec.model_type, name, write, saved_spec, meta)
+        return SavedModel(self.model_spec.model_type, name, path, meta), metrics
+
+    def checkpoint(self, scorer: Scorer, epoch: int) -> None:
+        """Save the scorer as it is after `epoch` as `<name>@ep<epoch>`, a loadable model like the final one."""
+        self.save(scorer, f"{self.spec.model.name}@ep{epoch}", {"epoch": epoch, "checkpoint_of": self.spec.model.name})
 
 
 def _metrics(scorer: Scorer, split: Split) -> dict[str, Any]:
     train_acc, n_train = evaluate_accuracy(scorer, split.train)
-    val_acc, n_val = evaluate_accuracy(scorer, split.validation)
+    val_acc, n_val = evaluate_accuracy(scorer, split.validation) if len(split.validation) else (float("nan"), 0)
     return {
         "train_accuracy": train_acc,
-        "validation_accuracy": val_acc,
+        "validation_accuracy": None if n_val == 0 else val_acc,
         "n_train_battles": len(split.train),
         "n_validation_battles": len(split.validation),
         "n_train_decisive": n_train,

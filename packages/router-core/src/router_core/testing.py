@@ -6,11 +6,14 @@ with known log-strengths, so a scorer's recovered order can be checked against t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from router_core.data.types import WINNERS, Battle, Battles
+from router_core.scorer import RunConfig, TrainHooks
 
 
 @dataclass(frozen=True)
@@ -102,3 +105,9 @@ def relabelled(battles: Battles, rename: dict[str, str]) -> Battles:
     return Battles.from_records(
         Battle(model_a=rename[r.model_a], model_b=rename[r.model_b], winner=r.winner) for r in battles.records
     )
+
+
+def quiet_fit_args(log: Callable[[str], None] | None = None, **run: Any) -> tuple[RunConfig, TrainHooks]:
+    """`(RunConfig(**run), TrainHooks)` with no progress bars and log lines dropped (or sent to `log`), for
+    `scorer.fit(train, selection, *quiet_fit_args(epochs=3))` in tests and benchmarks."""
+    return RunConfig(**run), TrainHooks(log=log or (lambda _: None), progress=False)

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from torch import nn
 
 from router_core.data.types import Battles
-from router_core.scorer import FitOptions
+from router_core.scorer import RunConfig, TrainHooks
 from router_core.specs import DenseNetworkSpec
 from router_neural.networks import DenseNetwork
 from router_neural.prompt_scorer import PromptScorer
@@ -22,11 +22,11 @@ class DenseNetworkScorer(PromptScorer):
     spec: DenseNetworkSpec
 
     def _new_network(self, prompt_dim: int, feature_dim: int, models: Sequence[str], train: Battles,
-                     validation: Battles, options: FitOptions) -> nn.Module:  # fmt: skip
+                     selection: Battles, run: RunConfig, hooks: TrainHooks) -> nn.Module:  # fmt: skip
         self.input_dim_ = prompt_dim + feature_dim
         return self._network_from_config(self._network_config() | {"n_models": len(models)})
 
-    def _grow(self, new_models: Sequence[str], train: Battles, options: FitOptions) -> None:
+    def _grow(self, new_models: Sequence[str], train: Battles, hooks: TrainHooks) -> None:
         self.network_.grow(len(new_models))
 
     def _network_config(self) -> dict[str, Any]:

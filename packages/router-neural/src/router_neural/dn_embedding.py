@@ -3,6 +3,7 @@ embedding, learned in a first stage from the LLMs' responses (or copied from a s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -12,20 +13,20 @@ from torch import nn
 
 from router_core.data.types import Battles
 from router_core.errors import UserError
-from router_core.scorer import FitOptions
-from router_core.specs import DnEmbeddingSpec
-from router_core.store import ModelStore
+from router_core.scorer import RunConfig, TrainHooks
+from router_core.specs import AttentionEmbeddingSpec, DnEmbeddingSpec
+from router_core.store import SPEC_FILE
 from router_neural.llm_embedding import STAGE, LlmEmbeddingStage
 from router_neural.networks import DnEmbeddingNetwork
 from router_neural.prompt_scorer import PromptScorer
 
 
-def load_stage_from(ref: str) -> LlmEmbeddingStage:
-    """The LLM-embedding stage saved with the model `ref` (TYPE/NAME) in the default model store."""
-    saved = ModelStore().resolve(ref)
-    if not (saved.path / f"{STAGE}.safetensors").is_file():
+def load_stage_from(directory: Path, ref: str) -> LlmEmbeddingStage:
+    """The LLM-embedding stage saved with the model `ref` (TYPE/NAME), whose directory the pipeline resolved."""
+    if not (directory / f"{STAGE}.safetensors").is_file():
         raise UserError(f"saved model {ref} has no LLM embedding to load (dn_embedding models carry one)")
-    return LlmEmbeddingStage.load(saved.path)
+    source_spec = json.loads((directory / SPEC_FILE).read_text())["model"]["spec"].get("embedding_spec")
+    return LlmEmbeddingStage.load(directory, None if source_spec is None else AttentionEmbeddingSpec(**source_spec))
 
 
 class DnEmbeddingScorer(PromptScorer):
@@ -35,21 +36,22 @@ class DnEmbeddingScorer(PromptScorer):
     spec: DnEmbeddingSpec
 
     def _new_network(self, prompt_dim: int, feature_dim: int, models: Sequence[str], train: Battles,
-                     validation: Battles, options: FitOptions) -> nn.Module:  # fmt: skip
+                     selection: Battles, run: RunConfig, hooks: TrainHooks) -> nn.Module:  # fmt: skip
         spec = self.spec
         if spec.load_embedding_model_from is not None:
-            self.stage_ = load_stage_from(spec.load_embedding_model_from)
+            source = spec.load_embedding_model_from
+            self.stage_ = load_stage_from(run.reference("load_embedding_model_from"), source)
             unseen = [m for m in models if m not in set(self.stage_.models_)]
             if unseen:
-                options.log(f"{len(unseen)} models are not in {spec.load_embedding_model_from}'s LLM embedding; "
-                            "pooling their training responses with its encoder")  # fmt: skip
-                self.stage_.extend(train, unseen, options.log)
+                hooks.log(f"{len(unseen)} models are not in {source}'s LLM embedding; "
+                          "pooling their training responses with its encoder")  # fmt: skip
+                self.stage_.extend(train, unseen, hooks.log)
         else:
             assert spec.embedding_spec is not None  # the spec validator guarantees one source
             self.stage_ = LlmEmbeddingStage(spec.embedding_spec).fit(
-                train, validation, models, spec.embedding_model_epochs, options.seed, options.log
+                train, selection, models, spec.embedding_model_epochs, run.seed, hooks
             )
-        torch.manual_seed(options.seed)  # the network's initialisation must not depend on the stage's draws
+        torch.manual_seed(run.seed)  # the network's initialisation must not depend on the stage's draws
         self.dims_ = {"prompt_dim": prompt_dim, "feature_dim": feature_dim}
         return self._build(torch.as_tensor(self.stage_.vectors_for(models)))
 
@@ -58,8 +60,8 @@ class DnEmbeddingScorer(PromptScorer):
         return DnEmbeddingNetwork(self.dims_["prompt_dim"], self.dims_["feature_dim"], vectors, spec.input_proj_dim,
                                   list(spec.hidden_dims), spec.dropout, spec.use_skip_connections, spec.model_bias)  # fmt: skip
 
-    def _grow(self, new_models: Sequence[str], train: Battles, options: FitOptions) -> None:
-        self.stage_.extend(train, new_models, options.log)
+    def _grow(self, new_models: Sequence[str], train: Battles, hooks: TrainHooks) -> None:
+        self.stage_.extend(train, new_models, hooks.log)
         self.network_.grow(torch.as_tensor(self.stage_.vectors_for(new_models)))
 
     def _network_config(self) -> dict[str, Any]:
@@ -71,7 +73,8 @@ class DnEmbeddingScorer(PromptScorer):
         return self._build(torch.zeros(int(config["n_models"]), int(config["llm_dim"])))
 
     def _save_extra(self, directory: Path) -> None:
-        self.stage_.save(directory)
+        # A stage learned here has its spec in this model's spec (embedding_spec); a copied one keeps its own.
+        self.stage_.save(directory, with_spec=self.spec.embedding_spec is None)
 
     def _load_extra(self, directory: Path) -> None:
-        self.stage_ = LlmEmbeddingStage.load(directory)
+        self.stage_ = LlmEmbeddingStage.load(directory, self.spec.embedding_spec)

@@ -15,7 +15,8 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from router_core.errors import UserError
+from router_core.scorer import progress_bar
 from router_core.store import default_home
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,8 @@ def resolve_model(name: str) -> tuple[str, bool]:
     """Where to load `name` from and whether only local files may be used.
 
     Returns (path or hub name, local_only). The packaged MiniLM is verified here; a hub name is checked against
-    the hub's reachability (a 3 s TCP probe) and falls back to the local HF cache when it is unreachable.
+    the hub's reachability (a 3 s TCP probe) and is loaded from the local HF cache only when it is unreachable
+    (the choice is passed to the loader explicitly; no process-wide setting changes).
     """
     if name in PACKAGED_NAMES:
         return str(_verified_packaged_dir()), True
@@ -74,10 +77,7 @@ def resolve_model(name: str) -> tuple[str, bool]:
         return str(Path(name).expanduser().resolve()), True
     from router_core.data.hf import hub_reachable
 
-    if hub_reachable():
-        return name, False
-    os.environ["HF_HUB_OFFLINE"] = "1"  # huggingface_hub reads it on import: never wait on the network
-    return name, True
+    return name, not hub_reachable()
 
 
 def load_sentence_transformer(name: str, device: str | None = None) -> Any:
@@ -93,12 +93,32 @@ def load_sentence_transformer(name: str, device: str | None = None) -> Any:
         hf_logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise in training logs
     except ImportError:
         pass
+    from router_core.data.hf import hub_offline
+
     try:
-        return SentenceTransformer(target, device=device, local_files_only=local_only, trust_remote_code=False)
+        with hub_offline(local_only), _quiet_loggers("sentence_transformers", "transformers", "huggingface_hub"):
+            return SentenceTransformer(target, device=device, local_files_only=local_only, trust_remote_code=False)
     except Exception as error:  # noqa: BLE001 - hub, file and format errors all mean "cannot load this model"
-        where = "offline: the Hugging Face hub is unreachable and it is not in the local HF cache" if local_only else "from the hub"
-        raise UserError(f"cannot load embedding model {name!r} ({where}); use all-MiniLM-L6-v2 (packaged) or a local "
-                        f"sentence-transformers directory ({type(error).__name__}: {str(error)[:160]})") from error
+        log.debug("loading %s failed", name, exc_info=True)
+        where = ("the Hugging Face hub is unreachable and the model is not in the local HF cache" if local_only
+                 else f"the hub could not provide it: {type(error).__name__}")  # fmt: skip
+        raise UserError(f"cannot load embedding model {name!r}: {where}. Use all-MiniLM-L6-v2 (packaged with "
+                        "router-neural, works offline) or the path of a local sentence-transformers directory "
+                        "(--debug shows the loader's error)") from error
+
+
+@contextmanager
+def _quiet_loggers(*names: str) -> Iterator[None]:
+    """Silence the libraries' own warnings during a load whose failure we report ourselves."""
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _default_device() -> str:
@@ -170,16 +190,17 @@ class TextEncoder:
             self._model = load_sentence_transformer(self.name, self.device or _default_device())
         return self._model
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64, write_cache: bool = True) -> np.ndarray:
-        """Embeddings, shape (len(texts), dim), float32; cached texts skip the encoder."""
+    def encode(self, texts: Sequence[str], batch_size: int = 64, write_cache: bool = True,
+               progress: bool = False) -> np.ndarray:  # fmt: skip
+        """Embeddings, shape (len(texts), dim), float32; cached texts skip the encoder. `progress` shows a bar (on a
+        terminal) while texts are embedded."""
         unique = list(dict.fromkeys(texts))
         digests = text_digests(unique)
         found = self.cache.get(digests)
         missing = [i for i, v in enumerate(found) if v is None]
         if missing:
             log.info("embedding %d texts with %s (%d cached)", len(missing), self.name, len(unique) - len(missing))
-            fresh = self.model.encode([unique[i] for i in missing], batch_size=batch_size, convert_to_numpy=True,
-                                      show_progress_bar=False).astype(np.float32)  # fmt: skip
+            fresh = self._embed([unique[i] for i in missing], batch_size, progress)
             for row, i in enumerate(missing):
                 found[i] = fresh[row]
             if write_cache:
@@ -190,6 +211,18 @@ class TextEncoder:
         position = {t: i for i, t in enumerate(unique)}
         return table[[position[t] for t in texts]]
 
+    def _embed(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
+        """Run the encoder over `texts` in chunks of a few batches, so a progress bar can follow."""
+        chunk = batch_size * 8
+        starts = range(0, len(texts), chunk)
+        bar = progress_bar(starts, desc=f"embedding {len(texts)} texts", enabled=progress and len(texts) > chunk,
+                           unit_scale=chunk)  # fmt: skip
+        parts = [self.model.encode(texts[i : i + chunk], batch_size=batch_size, convert_to_numpy=True,
+                                   show_progress_bar=False) for i in bar]  # fmt: skip
+        return np.concatenate(parts).astype(np.float32)
+
     def dimension(self) -> int:
         """Size of one embedding."""
-        return int(self.model.get_sentence_embedding_dimension())
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension  # < 6.0
+        return int(getter())

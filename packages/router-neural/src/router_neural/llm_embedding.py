@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from router_core.data.types import Battles
 from router_core.errors import DataError
 from router_core.features import response_features
+from router_core.scorer import TrainHooks
 from router_core.specs import AttentionEmbeddingSpec
 from router_neural.embeddings import TextEncoder
 from router_neural.losses import supervised_contrastive_loss
@@ -73,7 +74,7 @@ class AttentionEmbeddingNet(nn.Module):
 class PairTable:
     """Every (prompt, response, model) sample of some battles: embeddings, raw response features, model ids."""
 
-    def __init__(self, battles: Battles, encoder: TextEncoder, models: Sequence[str]) -> None:
+    def __init__(self, battles: Battles, encoder: TextEncoder, models: Sequence[str], progress: bool = False) -> None:
         index = {m: i for i, m in enumerate(models)}
         prompts, responses, ids = [], [], []
         for record in battles.records:
@@ -87,7 +88,8 @@ class PairTable:
             self.prompt = self.response = np.zeros((0, 0), dtype=np.float32)
             self.raw_features = np.zeros((0, N_RESPONSE_FEATURES))
             return
-        self.prompt, self.response = encoder.encode(prompts), encoder.encode(responses)
+        self.prompt = encoder.encode(prompts, progress=progress)
+        self.response = encoder.encode(responses, progress=progress)
         text = np.stack([response_features(p, r) for p, r in zip(prompts, responses, strict=True)])
         interaction = np.stack([
             (self.prompt * self.response).sum(1) / np.maximum(
@@ -117,14 +119,17 @@ class LlmEmbeddingStage:
         return tuple(torch.as_tensor(a, dtype=torch.float32, device=device)
                      for a in (table.prompt, table.response, features))  # type: ignore[return-value] # fmt: skip
 
-    def fit(self, train: Battles, validation: Battles, models: Sequence[str], epochs: int, seed: int,
-            log: Callable[[str], None]) -> LlmEmbeddingStage:  # fmt: skip
-        """Train on the responses in `train` (validation: nearest-vector accuracy on `validation`'s responses)."""
+    def fit(self, train: Battles, selection: Battles, models: Sequence[str], epochs: int, seed: int,
+            hooks: TrainHooks) -> LlmEmbeddingStage:  # fmt: skip
+        """Train on the responses in `train`; the epoch kept is the one with the best nearest-vector accuracy on
+        `selection`'s responses (on `train`'s when it has none)."""
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         encoder, device = TextEncoder(self.spec.encoder_model_name), default_device()
+        log = hooks.log
         log(f"LLM-embedding stage: embedding responses with {self.spec.encoder_model_name}")
-        table, val_table = PairTable(train, encoder, models), PairTable(validation, encoder, models)
+        table = PairTable(train, encoder, models, hooks.progress)
+        val_table = PairTable(selection, encoder, models, hooks.progress)
         if len(table) == 0:
             raise DataError("dn_embedding's embedding stage needs response texts and the training battles have none;"
                             " use data with responses or load_embedding_model_from")  # fmt: skip
@@ -138,7 +143,7 @@ class LlmEmbeddingStage:
         optimizer, scheduler = build_optimizer(self.spec.optimizer, self.network_)
         steps = max(1, len(present) // self.spec.models_per_batch) * 10
         best: tuple[float, float, dict[str, Tensor]] | None = None
-        for epoch in range(1, epochs + 1):
+        for epoch in hooks.bar(range(1, epochs + 1), desc="LLM-embedding stage"):
             self.network_.train()
             losses = [self._step(data, groups, present, rng, optimizer) for _ in range(steps)]
             if scheduler is not None:
@@ -150,7 +155,7 @@ class LlmEmbeddingStage:
             if best is None or (accuracy, -record["loss"]) > best[:2]:
                 best = (accuracy, -record["loss"], {k: v.clone() for k, v in self.network_.state_dict().items()})
             log(f"LLM-embedding epoch {epoch}: contrastive loss {record['loss']:.4f}, "
-                f"{'validation' if len(val_table) else 'train'} nearest-LLM accuracy {accuracy:.4f}")  # fmt: skip
+                f"{'selection' if len(val_table) else 'train'} nearest-LLM accuracy {accuracy:.4f}")  # fmt: skip
         assert best is not None
         self.network_.load_state_dict(best[2])
         self.vectors_ = self._pool_all(data, groups)
@@ -231,21 +236,29 @@ class LlmEmbeddingStage:
         mean = self.vectors_.mean(0)
         return np.stack([self.vectors_[index[m]] if m in index else mean for m in models]).astype(np.float32)
 
-    def save(self, directory: Path) -> None:
-        """Write llm_embedding.safetensors + llm_embedding.json."""
+    def save(self, directory: Path, with_spec: bool = False) -> None:
+        """Write llm_embedding.safetensors + llm_embedding.json; the stage's spec only `with_spec` (a stage copied
+        from another model, whose spec this model's spec does not hold)."""
         state: dict[str, Any] = {
-            "spec": self.spec.model_dump(mode="json"), "models": list(self.models_), "text_dim": self.text_dim_,
+            "models": list(self.models_), "text_dim": self.text_dim_,
             "vectors": torch.as_tensor(self.vectors_), "network": self.network_.state_dict(),
             "feature_mean": self.feature_mean_.tolist(), "feature_std": self.feature_std_.tolist(),
             "history": self.history_,
         }  # fmt: skip
+        if with_spec:
+            state["spec"] = self.spec.model_dump(mode="json")
         save_state(directory, STAGE, state)
 
     @classmethod
-    def load(cls, directory: Path) -> LlmEmbeddingStage:
-        """Read what `save` wrote."""
+    def load(cls, directory: Path, spec: AttentionEmbeddingSpec | None = None) -> LlmEmbeddingStage:
+        """Read what `save` wrote; `spec` is the stage's spec when the state does not carry its own."""
         state = load_state(directory, STAGE)
-        stage = cls(AttentionEmbeddingSpec.model_validate(state["spec"]))
+        if "spec" in state:
+            spec = AttentionEmbeddingSpec.model_validate(state["spec"])
+        if spec is None:
+            raise DataError(f"{directory / (STAGE + '.json')}: the LLM-embedding stage has no spec (neither in the "
+                            "file nor in the model's spec.json)")  # fmt: skip
+        stage = cls(spec)
         stage.models_, stage.text_dim_ = tuple(state["models"]), int(state["text_dim"])
         stage.vectors_ = state["vectors"].numpy().astype(np.float32)
         stage.feature_mean_ = np.asarray(state["feature_mean"])

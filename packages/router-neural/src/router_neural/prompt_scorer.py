@@ -17,12 +17,10 @@ from torch import nn
 
 from router_core.data.types import Battles
 from router_core.features import PromptFeatureScaler, prompt_feature_matrix
-from router_core.scorer import FitOptions
+from router_core.scorer import RunConfig, TrainHooks
 from router_neural.embeddings import TextEncoder
-from router_neural.plotting import PLOT_FILE, save_history_plot
 from router_neural.state_io import load_state, save_state
 from router_neural.training import LoopState, PairData, default_device, seed_everything, train_pairs
-from router_neural.wandb_log import WandbRun
 
 STATE = "state"
 
@@ -55,10 +53,10 @@ class PromptScorer:
 
     # -- hooks -------------------------------------------------------------------------------------------------
     def _new_network(self, prompt_dim: int, feature_dim: int, models: Sequence[str], train: Battles,
-                     validation: Battles, options: FitOptions) -> nn.Module:  # fmt: skip
+                     selection: Battles, run: RunConfig, hooks: TrainHooks) -> nn.Module:  # fmt: skip
         raise NotImplementedError
 
-    def _grow(self, new_models: Sequence[str], train: Battles, options: FitOptions) -> None:
+    def _grow(self, new_models: Sequence[str], train: Battles, hooks: TrainHooks) -> None:
         raise NotImplementedError
 
     def _network_config(self) -> dict[str, Any]:
@@ -71,7 +69,7 @@ class PromptScorer:
         """Additional state files (dn_embedding: its LLM-embedding stage)."""
 
     def _load_extra(self, directory: Path) -> None:
-        """Read what `_save_extra` wrote."""
+        """Read what `_save_extra` wrote (`self.spec` is set)."""
 
     # -- fitted state ------------------------------------------------------------------------------------------
     @property
@@ -88,55 +86,54 @@ class PromptScorer:
             self._encoder = TextEncoder(self.spec.embedding_model_name)
         return self._encoder
 
-    def prompt_inputs(self, prompts: Sequence[str], write_cache: bool = False) -> tuple[np.ndarray, int]:
+    def prompt_inputs(self, prompts: Sequence[str], write_cache: bool = False,
+                      progress: bool = False) -> tuple[np.ndarray, int]:  # fmt: skip
         """Network inputs of prompts, shape (n, embedding dim [+ 44 scaled features]), float32, and the feature count."""
-        embedded = self.encoder().encode(prompts, write_cache=write_cache)
+        embedded = self.encoder().encode(prompts, write_cache=write_cache, progress=progress)
         if not self.spec.use_prompt_features:
             return embedded, 0
         features = self.scaler_.transform(prompt_feature_matrix(prompts))
         return np.concatenate([embedded, features], axis=1), features.shape[1]
 
     # -- training ----------------------------------------------------------------------------------------------
-    def fit(self, train: Battles, validation: Battles, options: FitOptions) -> Self:
-        """Train on `train`, keep the epoch with the best `validation` accuracy; resume when `options.resume`."""
-        resume = options.resume and self._is_fitted()
-        seed_everything(options.seed)
+    def preflight(self) -> None:
+        """Load the prompt encoder now, so a model that cannot be loaded fails before any data is read."""
+        self.encoder().dimension()
+
+    def fit(self, train: Battles, selection: Battles, run: RunConfig, hooks: TrainHooks) -> Self:
+        """Train on `train`, keep the epoch with the best `selection` accuracy; resume when `run.resume`."""
+        resume = run.resume and self._is_fitted()
+        seed_everything(run.seed)
         old = list(self.models_) if resume else []
         models = old + [m for m in train.models if m not in set(old)]
-        prompts = unique_prompts(train, validation)
+        prompts = unique_prompts(train, selection)
         row_of = {p: i for i, p in enumerate(prompts)}
         if not resume:
             self.history_, self.loop_ = [], LoopState()
             train_prompts = unique_prompts(train)
             self.scaler_ = PromptFeatureScaler().fit(prompt_feature_matrix(train_prompts))
-        inputs, feature_dim = self.prompt_inputs(prompts, write_cache=True)
+        inputs, feature_dim = self.prompt_inputs(prompts, write_cache=True, progress=hooks.progress)
         device = default_device()
         if not resume:
-            self.network_ = self._new_network(inputs.shape[1] - feature_dim, feature_dim, models, train, validation,
-                                              options).to(device)  # fmt: skip
+            self.network_ = self._new_network(inputs.shape[1] - feature_dim, feature_dim, models, train, selection,
+                                              run, hooks).to(device)  # fmt: skip
         elif len(models) > len(old):
-            options.log(f"resuming with {len(models) - len(old)} models not seen before; optimizer state reset")
-            self._grow(models[len(old) :], train, options)
+            hooks.log(f"resuming with {len(models) - len(old)} models not seen before; optimizer state reset")
+            self._grow(models[len(old) :], train, hooks)
             self.network_.to(device)
             self.loop_.optimizer = self.loop_.scheduler = None
         self.models_ = tuple(models)
         index = {m: i for i, m in enumerate(models)}
         table = torch.as_tensor(inputs, device=device)
-        wandb = WandbRun(options.wandb, self._run_config(options), options.log)
-        checkpoint = (lambda epoch: options.checkpoint(self, epoch)) if options.checkpoint else None
+        checkpoint = hooks.checkpoint
         self.loop_ = train_pairs(
             self.network_, lambda rows, ids: self.network_(table[rows], ids),
-            pair_data(train, row_of, index), pair_data(validation, row_of, index), self.spec, options,
-            n_models=len(models), previous=self.loop_ if resume else None, on_checkpoint=checkpoint, wandb=wandb,
-            desc=self.spec.model_type,
+            pair_data(train, row_of, index), pair_data(selection, row_of, index), self.spec, run, hooks,
+            n_models=len(models), previous=self.loop_ if resume else None,
+            on_checkpoint=(lambda epoch: checkpoint(self, epoch)) if checkpoint else None, desc=self.spec.model_type,
         )  # fmt: skip
         self.history_ = self.loop_.history
-        wandb.finish(self.save)
         return self
-
-    def _run_config(self, options: FitOptions) -> dict[str, Any]:
-        return {"spec": self.spec.model_dump(mode="json"), "epochs": options.epochs, "batch_size": options.batch_size,
-                "seed": options.seed}  # fmt: skip
 
     # -- inference ---------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -159,11 +156,10 @@ class PromptScorer:
 
     # -- persistence -------------------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
-        """Write state.safetensors + state.json (network, scaler, optimizer for resuming, history) and the plot."""
+        """Write state.safetensors + state.json (network, scaler, optimizer for resuming, history)."""
         loop = self.loop_
         state = {
-            "format": 1,
-            "spec": self.spec.model_dump(mode="json"),
+            "format": 2,
             "models": list(self.models_),
             "scaler": self.scaler_.to_json(),
             "network": {"config": self._network_config(), "weights": self.network_.state_dict()},
@@ -173,13 +169,12 @@ class PromptScorer:
         }  # fmt: skip
         save_state(directory, STATE, state)
         self._save_extra(directory)
-        save_history_plot(self.history_, directory / PLOT_FILE, title=self.spec.model_type)
 
     @classmethod
-    def load(cls, directory: Path) -> Self:
-        """Rebuild a fitted scorer from `save`'s files."""
+    def load(cls, directory: Path, spec: Any) -> Self:
+        """Rebuild a fitted scorer from `save`'s files and its spec."""
         state = load_state(directory, STATE)
-        scorer = cls(cls.spec_type.model_validate(state["spec"]))
+        scorer = cls(spec)
         scorer.models_ = tuple(state["models"])
         scorer.scaler_ = PromptFeatureScaler.from_json(state["scaler"])
         scorer._load_extra(directory)

@@ -14,12 +14,10 @@ import torch
 from torch import Tensor, nn
 
 from router_core.data.types import Battles
-from router_core.scorer import FitOptions
+from router_core.scorer import RunConfig, TrainHooks
 from router_core.specs import SimpleScoringSpec
-from router_neural.plotting import PLOT_FILE, save_history_plot
 from router_neural.state_io import load_state, save_state
 from router_neural.training import LoopState, PairData, seed_everything, train_pairs
-from router_neural.wandb_log import WandbRun
 
 STATE = "state"
 
@@ -57,10 +55,14 @@ class SimpleScoringScorer:
         """Models seen in training."""
         return tuple(getattr(self, "models_", ()))
 
-    def fit(self, train: Battles, validation: Battles, options: FitOptions) -> Self:
-        """Train the scores; with `options.resume`, continue from the current ones (new models start at 0)."""
-        resume = options.resume and hasattr(self, "module_")
-        seed_everything(options.seed)
+    def preflight(self) -> None:
+        """Nothing to check beyond the data."""
+
+    def fit(self, train: Battles, selection: Battles, run: RunConfig, hooks: TrainHooks) -> Self:
+        """Train the scores, keeping the epoch best on `selection`; with `run.resume`, continue from the current
+        ones (new models start at 0)."""
+        resume = run.resume and hasattr(self, "module_")
+        seed_everything(run.seed)
         old = list(self.models_) if resume else []
         models = old + [m for m in train.models if m not in set(old)]
         module = ModelScores(len(models))
@@ -71,14 +73,11 @@ class SimpleScoringScorer:
                                                                             history=self.loop_.history)  # fmt: skip
         self.models_, self.module_ = tuple(models), module
         index = {m: i for i, m in enumerate(models)}
-        wandb = WandbRun(options.wandb, {"spec": self.spec.model_dump(mode="json"), "epochs": options.epochs},
-                         options.log)  # fmt: skip
-        checkpoint = (lambda epoch: options.checkpoint(self, epoch)) if options.checkpoint else None
-        self.loop_ = train_pairs(module, module, _pairs(train, index), _pairs(validation, index), self.spec, options,
-                                 n_models=len(models), previous=previous, on_checkpoint=checkpoint, wandb=wandb,
-                                 desc="simple_scoring")  # fmt: skip
+        checkpoint = hooks.checkpoint
+        self.loop_ = train_pairs(module, module, _pairs(train, index), _pairs(selection, index), self.spec, run, hooks,
+                                 n_models=len(models), previous=previous, desc="simple_scoring",
+                                 on_checkpoint=(lambda epoch: checkpoint(self, epoch)) if checkpoint else None)  # fmt: skip
         self.history_ = self.loop_.history
-        wandb.finish(self.save)
         return self
 
     def score(self, prompts: Sequence[str], models: Sequence[str], batch_size: int = 128) -> np.ndarray:
@@ -89,22 +88,21 @@ class SimpleScoringScorer:
         return np.broadcast_to(row, (len(prompts), len(models))).copy()
 
     def save(self, directory: Path) -> None:
-        """Write state.safetensors + state.json and the training plot."""
+        """Write state.safetensors + state.json."""
         loop = self.loop_
         save_state(directory, STATE, {
-            "format": 1, "spec": self.spec.model_dump(mode="json"), "models": list(self.models_),
+            "format": 2, "models": list(self.models_),
             "scores": self.module_.scores.data,
             "loop": {"epochs_completed": loop.epochs_completed, "best_epoch": loop.best_epoch,
                      "optimizer": loop.optimizer, "scheduler": loop.scheduler},
             "history": self.history_,
         })  # fmt: skip
-        save_history_plot(self.history_, directory / PLOT_FILE, title="simple_scoring")
 
     @classmethod
-    def load(cls, directory: Path) -> Self:
-        """Rebuild from `save`'s files."""
+    def load(cls, directory: Path, spec: SimpleScoringSpec) -> Self:
+        """Rebuild from `save`'s files and the spec."""
         state = load_state(directory, STATE)
-        scorer = cls(SimpleScoringSpec.model_validate(state["spec"]))
+        scorer = cls(spec)
         scorer.models_ = tuple(state["models"])
         scorer.module_ = ModelScores(len(scorer.models_))
         scorer.module_.scores.data = state["scores"].float()

@@ -17,10 +17,11 @@ import torch
 from torch import Tensor, nn
 
 from router_core.data.types import B_WINS
-from router_core.scorer import FitOptions
+from router_core.sampling import sampling_probabilities
+from router_core.scorer import RunConfig, TrainHooks
+from router_core.specs._pairwise import PairwiseLossFields
 from router_neural.losses import pair_correct, pair_losses
 from router_neural.optim import build_optimizer
-from router_neural.wandb_log import WandbRun
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
 """(prompt rows (n,), model indices (n,)) -> scores (n,)."""
@@ -67,16 +68,6 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def balanced_probabilities(model_a: np.ndarray, model_b: np.ndarray, n_models: int) -> np.ndarray:
-    """Sampling probability per battle: 1/count of its rarer model, normalised (counts over both sides).
-
-    Shapes: model_a, model_b (n,) -> (n,).
-    """
-    counts = np.bincount(model_a, minlength=n_models) + np.bincount(model_b, minlength=n_models)
-    weights = 1.0 / np.minimum(counts[model_a], counts[model_b])
-    return weights / weights.sum()
-
-
 def _scores(score_fn: ScoreFn, data: dict[str, Tensor], idx: Tensor | slice) -> tuple[Tensor, Tensor]:
     rows = data["rows"][idx]
     both = score_fn(torch.cat([rows, rows]), torch.cat([data["model_a"][idx], data["model_b"][idx]]))
@@ -84,7 +75,8 @@ def _scores(score_fn: ScoreFn, data: dict[str, Tensor], idx: Tensor | slice) -> 
 
 
 @torch.no_grad()
-def evaluate(module: nn.Module, score_fn: ScoreFn, data: PairData, spec: Any, device: torch.device) -> dict[str, float]:
+def evaluate(module: nn.Module, score_fn: ScoreFn, data: PairData, spec: PairwiseLossFields,
+             device: torch.device) -> dict[str, float]:  # fmt: skip
     """Mean loss over all battles and accuracy over decisive ones, in eval mode."""
     if len(data) == 0:
         return {"loss": float("nan"), "accuracy": float("nan")}
@@ -99,7 +91,7 @@ def evaluate(module: nn.Module, score_fn: ScoreFn, data: PairData, spec: Any, de
     return {"loss": loss_sum / len(data), "accuracy": correct / decisive if decisive else float("nan")}
 
 
-def _losses(score_a: Tensor, score_b: Tensor, winner: Tensor, spec: Any) -> Tensor:
+def _losses(score_a: Tensor, score_b: Tensor, winner: Tensor, spec: PairwiseLossFields) -> Tensor:
     return pair_losses(score_a, score_b, winner, kind=spec.ranking_loss_type, margin=spec.ranking_margin,
                        coeff=spec.non_ranking_loss_coeff, eps=spec.tie_both_bad_epsilon)  # fmt: skip
 
@@ -122,22 +114,22 @@ def train_pairs(
     module: nn.Module,
     score_fn: ScoreFn,
     train: PairData,
-    validation: PairData,
+    selection: PairData,
     spec: Any,
-    options: FitOptions,
+    run: RunConfig,
+    hooks: TrainHooks,
     *,
     n_models: int,
     previous: LoopState | None = None,
     on_checkpoint: Callable[[int], None] | None = None,
-    wandb: WandbRun | None = None,
     desc: str = "train",
 ) -> LoopState:
-    """Train `module` for `options.epochs` epochs and restore the epoch with the best validation accuracy.
+    """Train `module` for `run.epochs` epochs and restore the epoch with the best accuracy on `selection`.
 
-    `spec` carries the loss fields (`PairwiseLossFields`), `optimizer` and optionally `gradient_clip`. With
+    `spec` is the scorer's spec: its loss fields (`PairwiseLossFields`), `optimizer` and `gradient_clip`. With
     `previous` (resume), optimizer and LR schedule continue from their saved state, epoch numbers continue, and the
     starting weights compete with every new epoch for "best". Ties and both_bad are left out of training when
-    `non_ranking_loss_coeff` is 0 (they would add nothing). Without validation battles, train accuracy decides.
+    `non_ranking_loss_coeff` is 0 (they would add nothing). Without selection battles, train accuracy decides.
     """
     device = next(module.parameters()).device
     if spec.non_ranking_loss_coeff == 0:
@@ -148,29 +140,29 @@ def train_pairs(
         raise DataError("no training battles the loss can use (all ties / both_bad with non_ranking_loss_coeff 0)")
     optimizer, scheduler = build_optimizer(spec.optimizer, module)
     state = previous or LoopState()
-    _restore_optimizer(optimizer, scheduler, state, options)
+    _restore_optimizer(optimizer, scheduler, state, hooks)
     start = state.epochs_completed
     history = list(state.history)
-    rng = np.random.default_rng(options.seed + start)
-    probs = balanced_probabilities(train.model_a, train.model_b, n_models) if spec.balance_model_samples else None
+    rng = np.random.default_rng(run.seed + start)
+    probs = sampling_probabilities(train.model_a, train.model_b, n_models) if spec.balance_model_samples else None
     data = _to_device(train, device)
-    use_val = int((validation.winner <= B_WINS).sum()) > 0
+    use_val = int((selection.winner <= B_WINS).sum()) > 0
     best_key: tuple[float, float] | None = None
     best_state, best_epoch = _copy_state(module), state.best_epoch
     if start > 0 and use_val:  # resuming: the loaded weights are the model to beat
-        initial = evaluate(module, score_fn, validation, spec, device)
+        initial = evaluate(module, score_fn, selection, spec, device)
         best_key = (initial["accuracy"], initial["loss"])
-    clip = getattr(spec, "gradient_clip", None)
+    clip = spec.gradient_clip
     n = len(train)
-    for epoch in range(start + 1, start + options.epochs + 1):
+    for epoch in range(start + 1, start + run.epochs + 1):
         began = time.perf_counter()
         module.train()
         order = rng.choice(n, size=n, p=probs) if probs is not None else rng.permutation(n)
         order_t = torch.as_tensor(order, device=device)
         sums = torch.zeros(3, device=device)  # loss sum, correct, decisive: synced once per epoch
-        bar = options.bar(range(0, n, options.batch_size), desc=f"{desc} {epoch}/{start + options.epochs}")
+        bar = hooks.bar(range(0, n, run.batch_size), desc=f"{desc} {epoch}/{start + run.epochs}")
         for step, begin in enumerate(bar):
-            idx = order_t[begin : begin + options.batch_size]
+            idx = order_t[begin : begin + run.batch_size]
             score_a, score_b = _scores(score_fn, data, idx)
             winner = data["winner"][idx]
             losses = _losses(score_a, score_b, winner, spec)
@@ -190,27 +182,26 @@ def train_pairs(
             scheduler.step()
         loss_sum, correct, decisive = sums.tolist()
         record = {"epoch": epoch, "train_loss": loss_sum / n, "train_accuracy": correct / max(decisive, 1), "lr": lr}
-        val = evaluate(module, score_fn, validation, spec, device)
-        record |= {"validation_loss": val["loss"], "validation_accuracy": val["accuracy"]}
+        val = evaluate(module, score_fn, selection, spec, device)
+        record |= {"selection_loss": val["loss"], "selection_accuracy": val["accuracy"]}
         key = (val["accuracy"], val["loss"]) if use_val else (record["train_accuracy"], record["train_loss"])
         if _better(key, best_key):
             best_key, best_state, best_epoch = key, _copy_state(module), epoch
             record["best"] = 1.0
         record["seconds"] = time.perf_counter() - began
         history.append(record)
-        if epoch % options.print_every == 0 or epoch == start + options.epochs:
-            options.log(_line(record, best_epoch))
-        if wandb is not None:
-            wandb.log({k: v for k, v in record.items() if k != "epoch"}, step=epoch)
-        if on_checkpoint is not None and options.save_every and epoch % options.save_every == 0:
+        if epoch % run.print_every == 0 or epoch == start + run.epochs:
+            hooks.log(_line(record, best_epoch))
+        hooks.epoch_done(record, epoch)
+        if on_checkpoint is not None and run.save_every and epoch % run.save_every == 0:
             on_checkpoint(epoch)
     module.load_state_dict(best_state)
     module.eval()
-    return LoopState(start + options.epochs, best_epoch, optimizer.state_dict(),
+    return LoopState(start + run.epochs, best_epoch, optimizer.state_dict(),
                      scheduler.state_dict() if scheduler is not None else None, history)
 
 
-def _restore_optimizer(optimizer: torch.optim.Optimizer, scheduler: Any, state: LoopState, options: FitOptions) -> None:
+def _restore_optimizer(optimizer: torch.optim.Optimizer, scheduler: Any, state: LoopState, hooks: TrainHooks) -> None:
     if state.optimizer is None:
         return
     try:
@@ -218,7 +209,7 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, scheduler: Any, state: 
         if scheduler is not None and state.scheduler is not None:
             scheduler.load_state_dict(state.scheduler)
     except (ValueError, KeyError, RuntimeError) as error:
-        options.log(f"note: optimizer state not restored ({error}); continuing with a fresh optimizer")
+        hooks.log(f"note: optimizer state not restored ({error}); continuing with a fresh optimizer")
 
 
 def _copy_state(module: nn.Module) -> dict[str, Tensor]:
@@ -227,5 +218,5 @@ def _copy_state(module: nn.Module) -> dict[str, Tensor]:
 
 def _line(record: dict[str, float], best_epoch: int | None) -> str:
     return (f"epoch {record['epoch']}: train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f}, "
-            f"validation loss {record['validation_loss']:.4f} acc {record['validation_accuracy']:.4f} "
+            f"selection loss {record['selection_loss']:.4f} acc {record['selection_accuracy']:.4f} "
             f"(best epoch {best_epoch}), lr {record['lr']:.3g}")  # fmt: skip

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
 
@@ -24,18 +27,53 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def load_hf_rows(name: str, split: str = "train") -> list[dict[str, Any]]:
-    """Rows of an HF dataset split; from the local HF cache when the hub cannot be reached."""
+@contextmanager
+def hub_offline(offline: bool) -> Iterator[None]:
+    """Within the block, `huggingface_hub` and `datasets` use only the local cache (when `offline`); the
+    process-wide settings are restored afterwards, so one failed probe does not change later calls."""
+    if not offline:
+        yield
+        return
+    saved_env = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    modules = [(m, getattr(m, "HF_HUB_OFFLINE")) for m in _offline_modules()]
+    for module, _ in modules:
+        module.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        for module, value in modules:
+            module.HF_HUB_OFFLINE = value
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _offline_modules() -> list[Any]:
+    """The already-imported modules that read HF_HUB_OFFLINE once, at import."""
+    found = []
+    for name in ("huggingface_hub.constants", "datasets.config"):
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "HF_HUB_OFFLINE"):
+            found.append(module)
+    return found
+
+
+def load_hf_rows(name: str, split: str = "train", offline: bool | None = None) -> list[dict[str, Any]]:
+    """Rows of an HF dataset split; only from the local HF cache when `offline` (None: when the hub cannot be
+    reached)."""
     hint = f"HF dataset {name!r} is not available offline; download it where the hub is reachable or point data.path at local battle files"
-    if not hub_reachable():
-        os.environ["HF_HUB_OFFLINE"] = "1"  # read before `datasets` is imported: use the cache, never wait on the network
-        os.environ["HF_DATASETS_OFFLINE"] = "1"
+    if offline is None:
+        offline = not hub_reachable()
     try:
         import datasets
     except ImportError as error:
         raise DataError(f"loading {name!r} needs the `datasets` package: install router-core[hf]") from error
     try:
-        table = datasets.load_dataset(name, split=split)
+        with hub_offline(offline):
+            table = datasets.load_dataset(name, split=split)
     except Exception as error:  # noqa: BLE001 - any failure here means the same thing to the user
         raise DataError(f"{hint} ({type(error).__name__}: {str(error)[:200]})") from error
     return table.to_pandas().to_dict("records")

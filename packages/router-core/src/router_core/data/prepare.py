@@ -83,7 +83,7 @@ def split_battles(battles: Sequence[Battle], fraction: float, seed: int) -> Spli
     train_idx, val_idx = grouped_split(battles, fraction, seed)
     if len(train_idx) == 0:
         raise DataError("the validation split took every battle; lower data.validation_split")
-    if len(val_idx) == 0:
+    if len(val_idx) == 0 and fraction > 0:
         log.warning("validation split is empty (too few distinct prompts for %.2f); validating on nothing", fraction)
     records = list(battles)
     return Split(Battles.from_records(records[i] for i in train_idx), Battles.from_records(records[i] for i in val_idx))

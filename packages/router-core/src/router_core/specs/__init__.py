@@ -1,10 +1,11 @@
 """All specs. The model-type union is spelled once, here; `TrainingSpec` is the whole training document."""
 
+import logging
 from typing import Annotated, Any, get_args
 
 from pydantic import Field, field_validator, model_validator
 
-from router_core.specs._base import ModelSpecBase, SpecBase
+from router_core.specs._base import ClosedFormSpecBase, ModelSpecBase, SpecBase
 from router_core.specs.bradley_terry_scoring import BradleyTerryScoringSpec
 from router_core.specs.dense_network import DenseNetworkSpec
 from router_core.specs.dn_embedding import DnEmbeddingSpec
@@ -24,7 +25,7 @@ ModelSpec = Annotated[
 ]
 """One model type's spec, chosen by its `model_type` field."""
 
-
+log = logging.getLogger(__name__)
 
 def _members(union: Any) -> tuple[type[ModelSpecBase], ...]:
     inner = get_args(union)[0]
@@ -41,7 +42,7 @@ class ModelSection(SpecBase):
     name: str
     """Name to save the trained model under (models/<model_type>/<name>)."""
     start_state: str | None = None
-    """Start from this saved model (`name` or `type/name`) and continue training it; `spec` must then be absent."""
+    """Start from this saved model (`name` or `type/name`) and continue training it; `spec` is then ignored."""
     spec: ModelSpec | None = None
     """The model type and its hyper-parameters (required unless `start_state` is given)."""
 
@@ -50,10 +51,22 @@ class ModelSection(SpecBase):
     def _safe_name(cls, value: str) -> str:
         return check_model_name(value)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _start_state_wins(cls, data: Any) -> Any:
+        # The seed document: with start_state, the spec is ignored. Say so rather than reject the document.
+        if isinstance(data, dict) and data.get("start_state") is not None and data.get("spec") is not None:
+            spec = data["spec"]
+            kind = spec.get("model_type", "?") if isinstance(spec, dict) else "?"
+            log.warning("warning: model.start_state is given, so model.spec (%s) is ignored: training continues "
+                        "the saved model with the spec it was trained with", kind)  # fmt: skip
+            data = {k: v for k, v in data.items() if k != "spec"}
+        return data
+
     @model_validator(mode="after")
-    def _spec_xor_start_state(self) -> "ModelSection":
-        if (self.spec is None) == (self.start_state is None):
-            raise ValueError("give exactly one of model.spec and model.start_state")
+    def _spec_or_start_state(self) -> "ModelSection":
+        if self.spec is None and self.start_state is None:
+            raise ValueError("give model.spec (a new model) or model.start_state (continue a saved one)")
         return self
 
 
@@ -95,6 +108,7 @@ def parse_training_spec(document: dict[str, Any]) -> TrainingSpec:
 __all__ = [
     "MODEL_SPECS",
     "BradleyTerryScoringSpec",
+    "ClosedFormSpecBase",
     "GreedyRankingSpec",
     "LeastSquaresScoringSpec",
     "McmfScoringSpec",

@@ -22,4 +22,7 @@ class PairwiseLossFields(ModelSpecBase):
     tie_both_bad_epsilon: float = Field(default=0.01, ge=0)
     """The eps of the tie / both_bad terms."""
     balance_model_samples: bool = True
-    """Draw each epoch's battles with replacement, weighted so that rarely seen models count as much as common ones."""
+    """Draw each epoch's battles with replacement in proportion to `router_core.sampling.balanced_weights`
+    (1/count(A) + 1/count(B)), so that rarely seen models count as much as common ones."""
+    gradient_clip: float | None = Field(default=None, gt=0)
+    """Clip the global gradient norm to this value (null = no clipping)."""

@@ -1,20 +1,19 @@
 """Spec of `bradley_terry_scoring`: maximum-likelihood Bradley-Terry with a tie model and confidence intervals."""
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from router_core.specs._base import ModelSpecBase
+from router_core.specs._base import ClosedFormSpecBase, min_occurrences_field
 
 
-class BradleyTerryScoringSpec(ModelSpecBase):
+class BradleyTerryScoringSpec(ClosedFormSpecBase):
     """P(i beats j) from log-strengths theta; ties by Davidson or Rao-Kupper; L2 prior; 95% intervals per model."""
 
-    iterative: ClassVar[bool] = False
-
     model_type: Literal["bradley_terry_scoring"] = "bradley_terry_scoring"
-    min_model_occurrences: int = Field(default=1000, ge=1)
-    """Battles whose models appear fewer times than this (either side, any outcome) are dropped before training."""
+    min_model_occurrences: int = min_occurrences_field(1000)
+    """Battles whose models appear fewer times than this (either side, any outcome) are dropped before training
+    (`min_model_comparisons` is accepted as another name for it)."""
     tie_model: Literal["davidson", "rao_kupper"] = "davidson"
     """How ties enter the likelihood: Davidson (P(tie) proportional to nu * sqrt(pi_i * pi_j)) or Rao-Kupper
     (P(i beats j) = sigmoid(theta_i - theta_j - kappa))."""
@@ -36,5 +35,3 @@ class BradleyTerryScoringSpec(ModelSpecBase):
     """Newton iterations at most."""
     tol: float = Field(default=1e-9, gt=0)
     """Stop when the largest Newton step is below this."""
-    print_summary: bool = True
-    """Log the fit summary (tie parameter, top models with intervals) after fitting."""

@@ -4,6 +4,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 
+from router_core.specs._base import min_occurrences_field
 from router_core.specs._pairwise import PairwiseLossFields
 from router_core.specs.optimizers import OptimizerSpec
 
@@ -30,7 +31,6 @@ class DenseNetworkSpec(PairwiseLossFields):
     per model and the MLP learns the prompt-dependent part."""
     use_prompt_features: bool = True
     """Feed the 44 hand-made prompt features (scaled with the scaler fitted on the training prompts)."""
-    gradient_clip: float | None = Field(default=None, gt=0)
-    """Clip the global gradient norm to this value (null = no clipping)."""
-    min_model_comparisons: PositiveInt = 20
-    """Battles whose models appear fewer times than this are dropped before training."""
+    min_model_occurrences: int = min_occurrences_field(20)
+    """Battles whose models appear fewer times than this (either side, any outcome) are dropped before training
+    (`min_model_comparisons` is accepted as another name for it)."""

@@ -5,6 +5,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
+from router_core.specs._base import min_occurrences_field
 from router_core.specs._pairwise import PairwiseLossFields
 from router_core.specs.llm_embedding import LlmEmbeddingSpec
 from router_core.specs.optimizers import OptimizerSpec
@@ -17,6 +18,7 @@ class DnEmbeddingSpec(PairwiseLossFields):
     model's LLM embedding, learned first from (prompt, response) pairs or loaded from a saved model."""
 
     prompt_aware: ClassVar[bool] = True
+    reference_fields: ClassVar[tuple[str, ...]] = ("load_embedding_model_from",)
 
     model_type: Literal["dn_embedding"] = "dn_embedding"
     hidden_dims: list[PositiveInt] = Field(min_length=1)
@@ -44,8 +46,9 @@ class DnEmbeddingSpec(PairwiseLossFields):
     """Feed the 44 hand-made prompt features (scaled with the scaler fitted on the training prompts)."""
     gradient_clip: float | None = Field(default=1.0, gt=0)
     """Clip the global gradient norm to this value (null = no clipping)."""
-    min_model_comparisons: PositiveInt = 20
-    """Battles whose models appear fewer times than this are dropped before training."""
+    min_model_occurrences: int = min_occurrences_field(20)
+    """Battles whose models appear fewer times than this (either side, any outcome) are dropped before training
+    (`min_model_comparisons` is accepted as another name for it)."""
 
     @field_validator("load_embedding_model_from")
     @classmethod

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from router_core.specs._base import ModelSpecBase
+from router_core.specs._base import ModelSpecBase, min_occurrences_field
 
 
 class EloScoringSpec(ModelSpecBase):
@@ -21,5 +21,6 @@ class EloScoringSpec(ModelSpecBase):
     """Margin around initial_rating: a tie lifts a side rated below initial+eps, both_bad lowers one above initial-eps."""
     non_ranking_loss_coeff: float = Field(default=0.1, ge=0)
     """Size of that tie / both_bad push, as a fraction of a full win (0 = plain Elo draws)."""
-    min_model_occurrences: int = Field(default=1000, ge=1)
-    """Battles whose models appear fewer times than this (either side, any outcome) are dropped before training."""
+    min_model_occurrences: int = min_occurrences_field(1000)
+    """Battles whose models appear fewer times than this (either side, any outcome) are dropped before training
+    (`min_model_comparisons` is accepted as another name for it)."""

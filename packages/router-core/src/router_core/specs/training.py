@@ -39,8 +39,9 @@ class DataSpec(SpecBase):
     """Schema of the files in `path`; detected from the columns when absent or `auto`."""
     max_samples: int | None = Field(default=None, ge=1)
     """Keep at most this many battles (seeded sample without replacement, taken before filtering)."""
-    validation_split: float = Field(default=0.2, gt=0, lt=1)
-    """Fraction of battles held out for validation; the split is grouped by prompt text."""
+    validation_split: float = Field(default=0.2, ge=0, lt=1)
+    """Fraction of battles held out for validation, grouped by prompt text; 0 trains on everything (a final
+    model) and reports no validation figures."""
     seed: int = 42
     """Seed of down-sampling, the split and model initialisation."""
 

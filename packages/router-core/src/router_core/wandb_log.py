@@ -1,4 +1,4 @@
-"""Optional Weights & Biases logging that never blocks or fails training.
+"""Optional Weights & Biases logging of a training run (any model type) that never blocks or fails training.
 
 The mode comes from WANDB_MODE; without an API key (WANDB_API_KEY or a netrc entry) runs are logged offline.
 Every call is guarded: a W&B problem becomes one warning line and training goes on.
@@ -7,7 +7,6 @@ Every call is guarded: a W&B problem becomes one warning line and training goes 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ class WandbRun:
         if mode == "disabled":
             return
         try:
-            import wandb
+            import wandb  # an optional dependency (installed with router-neural)
 
             settings = wandb.Settings(init_timeout=20, silent=True)
             config = config | ({"config_name": spec.config_name} if spec.config_name else {})
@@ -62,22 +61,21 @@ class WandbRun:
             except Exception as error:  # noqa: BLE001
                 self._warn("log", error)
 
-    def finish(self, save: Callable[[Path], None] | None = None) -> None:
-        """Upload the model (written by `save` into a temporary directory) as an artifact, then close the run."""
+    def finish(self, model_dir: Path | None = None) -> None:
+        """Upload a saved model directory (spec, meta, calibration, state) as the artifact, then close the run
+        and say where it was logged."""
         if self._run is None:
             return
         try:
-            if save is not None and self.spec is not None and self.spec.artifact_name:
+            if model_dir is not None and self.spec is not None and self.spec.artifact_name:
                 import wandb
 
-                with tempfile.TemporaryDirectory() as tmp:
-                    save(Path(tmp))
-                    artifact = wandb.Artifact(self.spec.artifact_name, type="model")
-                    artifact.add_dir(tmp)
-                    self._run.log_artifact(artifact)
-                    self._run.finish()  # uploads (or writes offline) before the directory goes away
-            else:
-                self._run.finish()
+                artifact = wandb.Artifact(self.spec.artifact_name, type="model")
+                artifact.add_dir(str(model_dir))
+                self._run.log_artifact(artifact)
+            where = self._run.url if getattr(self._run, "url", None) else f"offline, in {self._run.dir}"
+            self._run.finish()
+            self._log(f"W&B run logged: {where}")
         except Exception as error:  # noqa: BLE001
             self._warn("finish", error)
         self._run = None

@@ -1,4 +1,5 @@
-"""PNG of a training history (loss and accuracy per epoch, train and validation)."""
+"""PNG of a training history (loss and accuracy per epoch, on the training and selection battles), drawn by the pipeline next to a
+saved model."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ PLOT_FILE = "training.png"
 
 
 def save_history_plot(history: Sequence[dict[str, float]], path: Path, title: str = "") -> bool:
-    """Draw loss and accuracy curves into `path`; returns False when there is nothing to draw."""
+    """Draw loss and accuracy curves into `path`; returns False when there is nothing to draw or no matplotlib
+    (an optional dependency, installed with router-neural)."""
     if not history:
         return False
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        return False
 
     matplotlib.use("Agg", force=True)  # files only, never a window
     import matplotlib.pyplot as plt
@@ -21,7 +26,7 @@ def save_history_plot(history: Sequence[dict[str, float]], path: Path, title: st
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     try:
         for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
-            for split, style in (("train", "-"), ("validation", "--")):
+            for split, style in (("train", "-"), ("selection", "--")):
                 values = [h.get(f"{split}_{metric}", float("nan")) for h in history]
                 ax.plot(epochs, values, style, marker="o", markersize=3, label=split)
             ax.set_xlabel("epoch")
