@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 from router_cli import evaluate, infer, list_models, schema, train
 
 COMMANDS = (train, infer, evaluate, list_models, schema)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that it unwinds exactly as on Ctrl-C (no partial model is saved)."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,13 +49,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.debug)
     from router_cli._errors import report
 
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return int(args.run(args))
+    except Terminated:
+        print("terminated (SIGTERM); nothing was saved by the interrupted step", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted; nothing was saved by the interrupted step", file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - the one place that turns errors into exit codes
         return report(error, debug=args.debug)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main_exit() -> None:

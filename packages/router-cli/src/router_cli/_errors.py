@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 
@@ -18,9 +17,6 @@ def report(error: BaseException, debug: bool) -> int:
         traceback.print_exception(error, file=sys.stderr)
     if isinstance(error, ValidationError):
         print(f"error: invalid training spec:\n{format_validation_error(error)}", file=sys.stderr)
-        return 2
-    if isinstance(error, json.JSONDecodeError):
-        print(f"error: the spec is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})", file=sys.stderr)
         return 2
     if isinstance(error, UserError):
         print(f"error: {error}", file=sys.stderr)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from router_cli._output import bounded_int, write_json_output
 from router_core.errors import UserError
 
 
@@ -21,26 +20,45 @@ def add_parser(sub: Any) -> None:
     prompts = parser.add_mutually_exclusive_group(required=True)
     prompts.add_argument("--prompts", nargs="+", metavar="PROMPT", help="prompts to score")
     prompts.add_argument("--prompts-file", help="one prompt per line, or JSONL with a 'prompt' field")
-    parser.add_argument("--batch-size", type=int, default=128, help="prompts per scoring batch (default 128)")
+    parser.add_argument("--batch-size", type=bounded_int(1, 1_048_576), default=128,
+                        help="prompts per scoring batch (default 128)")  # fmt: skip
     parser.add_argument("--output-path", help="JSON output (default inference_outputs/{timestamp}_{model_name}.json)")
     parser.set_defaults(run=run)
 
 
 def read_prompts_file(path: str) -> list[str]:
-    """Prompts from a text file (one per line) or JSONL (`prompt` field); blank lines are skipped."""
+    """Prompts from a text file (one per line) or JSONL (a string `prompt` field); blank lines are skipped.
+
+    A line that is not UTF-8 text, or a JSONL line without a string prompt, is an error naming the file and line.
+    """
     try:
-        lines = [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+        raw = Path(path).read_bytes()
     except OSError as error:
         raise UserError(f"cannot read prompts file {path}: {error.strerror}") from error
-    if lines and all(line.lstrip().startswith("{") for line in lines):
-        prompts = []
-        for number, line in enumerate(lines, start=1):
-            try:
-                prompts.append(str(json.loads(line)["prompt"]))
-            except (json.JSONDecodeError, KeyError, TypeError) as error:
-                raise UserError(f"{path} line {number}: expected a JSON object with a 'prompt' field") from error
-        return prompts
-    return [line.replace("\\n", "\n") for line in lines]
+    lines: list[tuple[int, str]] = []
+    for number, chunk in enumerate(raw.splitlines(), start=1):
+        try:
+            line = chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UserError(f"{path} line {number}: not UTF-8 text (is it a binary file?)") from None
+        if "\x00" in line:
+            raise UserError(f"{path} line {number}: contains a NUL byte (is it a binary file?)")
+        if line.strip():
+            lines.append((number, line))
+    if lines and all(line.lstrip().startswith("{") for _, line in lines):
+        return [_jsonl_prompt(path, number, line) for number, line in lines]
+    return [line.replace("\\n", "\n") for _, line in lines]
+
+
+def _jsonl_prompt(path: str, number: int, line: str) -> str:
+    try:
+        row = json.loads(line)
+    except (json.JSONDecodeError, RecursionError):
+        row = None
+    prompt = row.get("prompt") if isinstance(row, dict) else None
+    if not isinstance(prompt, str):
+        raise UserError(f"{path} line {number}: expected a JSON object with a string 'prompt' field")
+    return prompt
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,26 +67,16 @@ def run(args: argparse.Namespace) -> int:
     from router_core.scoring import score_models
     from router_core.store import ModelStore
 
-    if args.batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
     prompts = args.prompts if args.prompts is not None else read_prompts_file(args.prompts_file)
     if not prompts:
         raise UserError("no prompts to score")
     saved = ModelStore().resolve(args.model)
     scores = score_models(load_scorer(saved), prompts, args.models_to_score, args.batch_size)
     result = {model: [float(s) for s in scores[:, j]] for j, model in enumerate(args.models_to_score)}
-    stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
-    output = Path(args.output_path or Path("inference_outputs") / f"{stamp}_{saved.name}.json")
-    write_json_atomic(output, result)
+    if args.output_path:
+        output = write_json_output(Path(args.output_path), result)
+    else:  # never replaces another run's file (a second run in the same second gets a -2 suffix)
+        stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+        output = write_json_output(Path("inference_outputs") / f"{stamp}_{saved.name}.json", result, exclusive=True)
     print(output)
     return 0
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON through a temporary file and a rename, creating parent directories."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2)
-        handle.write("\n")
-    os.replace(tmp, path)

@@ -24,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
             "model": m.ref,
             "created": m.meta.get("created", "?"),
             "validation_accuracy": (m.meta.get("metrics") or {}).get("validation_accuracy"),
+            "damaged": m.damaged,
         }
         for m in store.list()
     ]
@@ -37,5 +38,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'MODEL':<{width}}  {'CREATED':<25}  VAL_ACC")
     for r in rows:
         acc = r["validation_accuracy"]
-        print(f"{r['model']:<{width}}  {r['created']:<25}  {'-' if acc is None else f'{acc:.4f}'}")
+        if r["damaged"]:
+            print(f"{r['model']:<{width}}  DAMAGED: {r['damaged']}")
+        else:
+            print(f"{r['model']:<{width}}  {str(r['created']):<25}  {_accuracy(acc)}")
     return 0
+
+
+def _accuracy(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else "-"

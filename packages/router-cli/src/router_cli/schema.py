@@ -10,17 +10,18 @@ from typing import Any
 def add_parser(sub: Any) -> None:
     """Register the subcommand."""
     parser = sub.add_parser("schema", help="print the JSON Schema of training specs")
-    parser.add_argument("--output", help="write it to this file instead of stdout")
+    parser.add_argument("--output", "--output-path", dest="output", help="write it to this file instead of stdout")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print or write the schema."""
+    from router_cli._output import write_text_output
     from router_core.specs.errors import schema_text
 
     text = schema_text()
     if args.output:
-        Path(args.output).write_text(text)
+        write_text_output(Path(args.output), text)
     else:
         print(text, end="")
     return 0

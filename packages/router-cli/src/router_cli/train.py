@@ -30,7 +30,15 @@ def read_spec_document(path: str | None) -> dict[str, Any]:
                 text = handle.read()
         except OSError as error:
             raise UserError(f"cannot read spec file {path}: {error.strerror}") from error
-    document = json.loads(text)
+        except UnicodeDecodeError:
+            raise UserError(f"spec file {path} is not UTF-8 text") from None
+    where = path or "stdin"
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"the spec ({where}) is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+    except RecursionError:
+        raise UserError(f"the spec ({where}) is nested too deeply to be a training spec") from None
     if not isinstance(document, dict):
         raise UserError("the training spec must be a JSON object")
     return document

@@ -16,7 +16,7 @@ from router_core.specs.llm_embedding import AttentionEmbeddingSpec, LlmEmbedding
 from router_core.specs.mcmf_scoring import McmfScoringSpec
 from router_core.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpec
 from router_core.specs.simple_scoring import SimpleScoringSpec
-from router_core.specs.training import DataSpec, LogSpec, WandbSpec, check_model_name
+from router_core.specs.training import MAX_EPOCHS, DataSpec, LogSpec, ModelRef, WandbSpec, check_model_name
 
 ModelSpec = Annotated[
     EloScoringSpec | DenseNetworkSpec | DnEmbeddingSpec | SimpleScoringSpec
@@ -41,7 +41,7 @@ class ModelSection(SpecBase):
 
     name: str
     """Name to save the trained model under (models/<model_type>/<name>)."""
-    start_state: str | None = None
+    start_state: ModelRef | None = None
     """Start from this saved model (`name` or `type/name`) and continue training it; `spec` is then ignored."""
     spec: ModelSpec | None = None
     """The model type and its hyper-parameters (required unless `start_state` is given)."""
@@ -83,11 +83,11 @@ class TrainingSpec(SpecBase):
     """Training data and validation split."""
     log: LogSpec = LogSpec()
     """Console logging."""
-    epochs: int = Field(ge=0)
+    epochs: int = Field(ge=0, le=MAX_EPOCHS)
     """Training epochs (passes over the data); closed-form scorers ignore it."""
-    batch_size: int = Field(ge=1)
+    batch_size: int = Field(ge=1, le=1_048_576)
     """Battles per optimisation step (and default inference batch)."""
-    save_every: int | None = Field(default=None, ge=1)
+    save_every: int | None = Field(default=None, ge=1, le=MAX_EPOCHS)
     """Save a checkpoint of iterative models every N epochs (models/<type>/<name>@ep<N>)."""
 
     model_config = SpecBase.model_config | {"populate_by_name": True}

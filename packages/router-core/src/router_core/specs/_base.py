@@ -1,14 +1,42 @@
-"""Base classes of every spec: frozen, unknown keys forbidden, attribute docstrings become schema descriptions."""
+"""Base class of every spec: frozen, strict, unknown keys forbidden, attribute docstrings become descriptions.
+
+Rules that hold for every field of every spec live here, once:
+- `strict`: no coercion, so `true` is not an integer, `"3"` is not a number and `1e30` is not an epoch count;
+- `allow_inf_nan=False`: `Infinity` and `NaN` (which Python's JSON reader accepts) are refused;
+- every integer, also inside lists, lies within `INT_LIMIT`, so no value overflows a C integer downstream.
+"""
 
 from typing import Any, ClassVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+INT_LIMIT = 2**31 - 1
+"""Largest magnitude of any integer in a spec (fits int32; per-field bounds may be tighter)."""
+
+
+def _check_ints(value: Any) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT_LIMIT:
+        raise ValueError(f"must be between {-INT_LIMIT} and {INT_LIMIT}")
+    if isinstance(value, list | tuple):
+        for item in value:
+            _check_ints(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _check_ints(item)
 
 
 class SpecBase(BaseModel):
-    """Frozen pydantic model that rejects unknown keys."""
+    """Frozen, strict pydantic model that rejects unknown keys and non-finite or oversized numbers."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True, strict=True, allow_inf_nan=False
+    )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded_integers(cls, value: Any) -> Any:
+        _check_ints(value)
+        return value
 
 
 def min_occurrences_field(default: int) -> Any:

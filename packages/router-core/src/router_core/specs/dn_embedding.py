@@ -1,16 +1,14 @@
 """Spec of `dn_embedding`: an MLP over prompt embedding + prompt features + a fixed per-LLM embedding."""
 
-import re
 from typing import ClassVar, Literal
 
-from pydantic import Field, PositiveInt, field_validator, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
 from router_core.specs._base import min_occurrences_field
 from router_core.specs._pairwise import PairwiseLossFields
 from router_core.specs.llm_embedding import LlmEmbeddingSpec
 from router_core.specs.optimizers import OptimizerSpec
-
-_REF_RE = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9][A-Za-z0-9._@-]*$")
+from router_core.specs.training import ModelRef
 
 
 class DnEmbeddingSpec(PairwiseLossFields):
@@ -31,8 +29,8 @@ class DnEmbeddingSpec(PairwiseLossFields):
     """Sentence-transformers model for prompt embeddings (all-MiniLM-L6-v2 is packaged and works offline)."""
     embedding_spec: LlmEmbeddingSpec | None = None
     """Learn the LLM embeddings in a first stage (give this or load_embedding_model_from)."""
-    load_embedding_model_from: str | None = None
-    """Reuse the LLM embeddings of a saved model, as TYPE/NAME (e.g. dn_embedding/my-model); they are copied
+    load_embedding_model_from: ModelRef | None = None
+    """Reuse the LLM embeddings of a saved model, as TYPE/NAME or NAME (e.g. dn_embedding/my-model); they are copied
     into this model, so retraining the source later does not change it."""
     embedding_model_epochs: PositiveInt = 10
     """Epochs of the LLM-embedding stage."""
@@ -49,13 +47,6 @@ class DnEmbeddingSpec(PairwiseLossFields):
     min_model_occurrences: int = min_occurrences_field(20)
     """Battles whose models appear fewer times than this (either side, any outcome) are dropped before training
     (`min_model_comparisons` is accepted as another name for it)."""
-
-    @field_validator("load_embedding_model_from")
-    @classmethod
-    def _type_slash_name(cls, value: str | None) -> str | None:
-        if value is not None and not _REF_RE.match(value):
-            raise ValueError("must be TYPE/NAME of a saved model, e.g. dn_embedding/my-model")
-        return value
 
     @model_validator(mode="after")
     def _one_embedding_source(self) -> "DnEmbeddingSpec":

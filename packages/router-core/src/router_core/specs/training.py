@@ -2,17 +2,26 @@
 
 import logging
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from router_core.specs._base import SpecBase
+from router_core.specs._base import INT_LIMIT, SpecBase
 
 DatasetName = Literal["lmarena_human_preference", "chatbot_arena", "both", "arena_sample"]
 DataFormat = Literal["auto", "lmarena_140k", "chatbot_arena", "kaggle_55k", "mt_bench_human", "votes", "canonical"]
 
 log = logging.getLogger(__name__)
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+MAX_NAME_LENGTH = 128
+"""Longest model name: with the store's `.NAME.tmp-XXXXXXXX` siblings and `@epN` checkpoints it fits a file name."""
+MAX_SEED = INT_LIMIT
+"""Largest seed."""
+MAX_EPOCHS = 1_000_000
+"""Most epochs a run may ask for."""
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_TYPE_RE = re.compile(r"[a-z][a-z0-9_]*")
+_CHECKPOINT_RE = re.compile(r"@ep[0-9]{1,7}\Z")
 
 
 class WandbSpec(SpecBase):
@@ -42,7 +51,7 @@ class DataSpec(SpecBase):
     validation_split: float = Field(default=0.2, ge=0, lt=1)
     """Fraction of battles held out for validation, grouped by prompt text; 0 trains on everything (a final
     model) and reports no validation figures."""
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, le=MAX_SEED)
     """Seed of down-sampling, the split and model initialisation."""
 
     @model_validator(mode="before")
@@ -81,12 +90,50 @@ class DataSpec(SpecBase):
 class LogSpec(SpecBase):
     """Console logging."""
 
-    print_every: int = Field(default=1, ge=1)
+    print_every: int = Field(default=1, ge=1, le=MAX_EPOCHS)
     """Print a progress line every N epochs."""
 
 
 def check_model_name(value: str) -> str:
-    """Model names become directory names: letters, digits, '.', '_' and '-' only."""
-    if not _NAME_RE.match(value):
-        raise ValueError("must start with a letter or digit and use only letters, digits, '.', '_' and '-'")
+    """Model names become directory names: letters, digits, '.', '_' and '-', starting with a letter or digit.
+
+    No separators, no `..`, no glob or control characters, at most `MAX_NAME_LENGTH` characters.
+    """
+    if not _NAME_RE.fullmatch(value) or ".." in value:
+        raise ValueError(
+            "must start with a letter or digit and use only letters, digits, '.', '_' and '-' (no '..')"
+        )
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValueError(f"is {len(value)} characters long; at most {MAX_NAME_LENGTH} are allowed")
     return value
+
+
+def check_model_type(value: str) -> str:
+    """A model type as it appears in references and store directories: lower-case identifier."""
+    if not _TYPE_RE.fullmatch(value) or len(value) > MAX_NAME_LENGTH:
+        raise ValueError("must be a model type such as elo_scoring (lower-case letters, digits and '_')")
+    return value
+
+
+def check_model_ref(value: str) -> str:
+    """A reference to a saved model: `NAME` or `TYPE/NAME`, NAME optionally ending in a checkpoint's `@epN`.
+
+    The one rule for every reference (`--model`, `start_state`, `load_embedding_model_from`, ...): the NAME
+    part obeys `check_model_name`, TYPE is a model-type identifier, so a reference always names a directory
+    inside the store and never a path, a glob or anything with a separator or control character.
+    """
+    model_type, slash, name = value.rpartition("/")
+    if slash:
+        try:
+            check_model_type(model_type)
+        except ValueError:
+            raise ValueError("must be NAME or TYPE/NAME of a saved model, TYPE a model type such as elo_scoring") from None
+    try:
+        check_model_name(_CHECKPOINT_RE.sub("", name))
+    except ValueError as error:
+        raise ValueError(f"must be NAME or TYPE/NAME of a saved model whose NAME {error}") from None
+    return value
+
+
+ModelRef = Annotated[str, AfterValidator(check_model_ref)]
+"""A spec field that names a saved model (checked by `check_model_ref`)."""
