@@ -31,7 +31,7 @@ def test_needs_exactly_one_embedding_source():
     with pytest.raises(ValidationError, match="exactly one"):
         DnEmbeddingSpec(**NETWORK, embedding_spec=TINY_EMBEDDING, load_embedding_model_from="dn_embedding/x")
     with pytest.raises(ValidationError, match="TYPE/NAME"):
-        DnEmbeddingSpec(**NETWORK, load_embedding_model_from="just-a-name")
+        DnEmbeddingSpec(**NETWORK, load_embedding_model_from="dn_embedding/../x")
     with pytest.raises(ValidationError, match="divisible"):
         DnEmbeddingSpec(**NETWORK, embedding_spec=TINY_EMBEDDING | {"h_pair": 30, "num_attention_heads": 4})
 

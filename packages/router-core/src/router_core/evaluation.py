@@ -18,9 +18,11 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from router_core.data.types import A_WINS, B_WINS, BOTH_BAD, TIE, Battles
+from router_core.errors import DataError
 from router_core.metrics import bootstrap_interval, brier_score, categorical_log_loss, log_loss, pairwise_accuracy
 from router_core.scorer import Scorer
 from router_core.scoring import battle_scores
+from router_core.store import read_json_object
 
 log = logging.getLogger(__name__)
 CALIBRATION_FILE = "calibration.json"
@@ -56,7 +58,17 @@ class LogisticLink:
     def load(cls, directory: Path) -> LogisticLink | None:
         """The link saved with a model, or None for models saved without one."""
         path = directory / CALIBRATION_FILE
-        return cls(**json.loads(path.read_text())["logistic_link"]) if path.is_file() else None
+        if not path.is_file():
+            return None
+        link = read_json_object(path).get("logistic_link")
+        kinds = {"coef": float, "n_battles": int, "train_log_loss": float}
+        if not isinstance(link, dict) or set(link) != set(kinds):
+            raise DataError(f"{path}: damaged calibration file (expected logistic_link with {', '.join(kinds)})")
+        if not all(isinstance(link[k], int | float) and not isinstance(link[k], bool) for k in kinds):
+            raise DataError(f"{path}: damaged calibration file (non-numeric {', '.join(kinds)})")
+        if not np.isfinite(link["coef"]):
+            raise DataError(f"{path}: damaged calibration file (coef is {link['coef']})")
+        return cls(**{k: kind(link[k]) for k, kind in kinds.items()})
 
 
 def fit_logistic_link(diff: np.ndarray, a_won: np.ndarray, l2: float = 1e-4, max_iter: int = 100) -> LogisticLink:

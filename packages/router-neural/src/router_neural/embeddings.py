@@ -135,6 +135,17 @@ def text_digests(texts: Sequence[str]) -> np.ndarray:
     return out
 
 
+def _check_chunk(keys: np.ndarray, vectors: np.ndarray, index: dict[bytes, np.ndarray]) -> None:
+    """A ValueError unless a cache chunk holds (n, 32) uint8 digests and (n, dim) finite float vectors."""
+    if keys.dtype != np.uint8 or keys.ndim != 2 or keys.shape[1] != 32:
+        raise ValueError(f"keys of shape {keys.shape} and type {keys.dtype}")
+    if vectors.ndim != 2 or len(vectors) != len(keys) or vectors.dtype.kind != "f":
+        raise ValueError(f"vectors of shape {vectors.shape} and type {vectors.dtype} for {len(keys)} keys")
+    dim = next((len(v) for v in index.values()), vectors.shape[1])
+    if vectors.shape[1] != dim or not np.isfinite(vectors).all():
+        raise ValueError(f"vectors of width {vectors.shape[1]} where the cache holds {dim}, or non-finite")
+
+
 class EmbeddingCache:
     """Vectors of one embedding model, keyed by text digest, as .npz chunks in a directory."""
 
@@ -149,8 +160,9 @@ class EmbeddingCache:
                 try:
                     with np.load(chunk, allow_pickle=False) as data:
                         keys, vectors = data["keys"], data["vectors"]
-                except (OSError, ValueError, KeyError):
-                    log.warning("ignoring unreadable embedding cache chunk %s", chunk)
+                    _check_chunk(keys, vectors, self._index)
+                except (OSError, ValueError, KeyError, EOFError) as error:
+                    log.warning("ignoring damaged embedding cache chunk %s (%s); its texts are embedded again", chunk, error)
                     continue
                 self._index.update(zip((k.tobytes() for k in keys), vectors, strict=True))
         return self._index

@@ -9,6 +9,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from router_core.errors import DataError
+from router_core.store import read_json_object
+
 _TENSOR = "__tensor__"
 
 
@@ -44,6 +47,13 @@ def save_state(directory: Path, stem: str, state: dict[str, Any]) -> None:
 
 
 def load_state(directory: Path, stem: str) -> dict[str, Any]:
-    """Read what `save_state` wrote."""
-    tensors = load_file(str(directory / f"{stem}.safetensors"))
-    return join_tensors(json.loads((directory / f"{stem}.json").read_text()), tensors)
+    """Read what `save_state` wrote; a `DataError` naming the file when either file is missing or damaged."""
+    tensor_file, json_file = directory / f"{stem}.safetensors", directory / f"{stem}.json"
+    try:
+        tensors = load_file(str(tensor_file))
+    except Exception as error:  # noqa: BLE001 - safetensors raises its own error type for every kind of damage
+        raise DataError(f"{tensor_file}: missing or damaged ({type(error).__name__}: {str(error)[:160]})") from None
+    try:
+        return join_tensors(read_json_object(json_file), tensors)
+    except (KeyError, TypeError) as error:
+        raise DataError(f"{json_file}: names a tensor that {tensor_file.name} does not hold ({error})") from None

@@ -5,14 +5,14 @@ This module is the only place that reads battle data; scorers never see paths or
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from collections import Counter
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from router_core.data.files import BAD_JSON, columns_of, read_rows
+from router_core.data.files import BAD_ROW, bad_row, columns_of, read_rows
 from router_core.data.formats import FORMAT_PARSERS, Parser, detect_format
 from router_core.data.hf import load_hf_rows
 from router_core.data.types import Battle
@@ -70,26 +70,32 @@ def load_file(path: Path, fmt: str | None = None) -> list[Battle]:
     return parse_rows(rows, FORMAT_PARSERS[fmt], source=path.name)
 
 
+ROW_ERRORS = (ValueError, TypeError, LookupError, ArithmeticError, AttributeError, SyntaxError, RecursionError)
+"""What a parser may raise for a row it cannot use (a bad value of any shape); the row is skipped and counted."""
+_WHERE = re.compile(r"^(line|item) \d+: ")
+
+
 def parse_rows(rows: list[dict[str, Any]], parser: Parser, source: str) -> list[Battle]:
-    """Parse every row, skipping (and counting) the ones that fail; an error if none parses."""
+    """Parse every row, skipping (and counting, by reason) the ones that fail; an error if none parses."""
     battles: list[Battle] = []
     reasons: Counter[str] = Counter()
     examples: list[str] = []
     for number, row in enumerate(rows, start=1):
         try:
-            if BAD_JSON in row:
-                raise ValueError(row[BAD_JSON])
+            if BAD_ROW in row:
+                raise ValueError(row[BAD_ROW])
             battles.append(parser(row, source))
-        except (ValueError, TypeError, KeyError, SyntaxError, AttributeError) as error:
-            reason = str(error) or type(error).__name__
-            reasons[reason.split(":")[0] if reason.startswith("line ") else reason] += 1
+        except ROW_ERRORS as error:
+            reason = (str(error) or type(error).__name__)[:200]
+            reasons[_WHERE.sub("", reason)] += 1
             if len(examples) < 3:
-                examples.append(f"row {number}: {reason}")
-    skipped = sum(reasons.values())
+                examples.append(reason if _WHERE.match(reason) else f"row {number}: {reason}")
     if not battles:
         raise DataError(f"{source}: none of {len(rows)} rows could be read as a battle ({'; '.join(examples)})")
-    if skipped:
-        log.warning("%s: skipped %d of %d malformed rows (%s)", source, skipped, len(rows), "; ".join(examples))
+    if reasons:
+        summary = ", ".join(f"{count} {reason}" for reason, count in reasons.most_common(3))
+        log.warning("%s: skipped %d of %d rows (%s; first: %s)", source, reasons.total(), len(rows), summary,
+                    "; ".join(examples))  # fmt: skip
     return battles
 
 
@@ -99,28 +105,41 @@ def join_mt_bench(votes: list[dict[str, Any]], folder: Path) -> list[dict[str, A
     if not question_file.is_file() or not answer_dir.is_dir():
         log.warning("%s: no question.jsonl / model_answer/ beside the votes; loading them without text", folder)
         return votes
-    questions = {q["question_id"]: q for q in _jsonl(question_file)}
-    answers = {
-        (a.get("model_id") or f.stem, a["question_id"]): a["choices"][0]["turns"]
-        for f in sorted(answer_dir.glob("*.jsonl"))
-        for a in _jsonl(f)
-    }
+    questions = {q.get("question_id"): q for q in _jsonl(question_file)}
+    answers = {}
+    for file in sorted(answer_dir.glob("*.jsonl")):
+        for answer in _jsonl(file):
+            try:
+                answers[(answer.get("model_id") or file.stem, answer["question_id"])] = answer["choices"][0]["turns"]
+            except ROW_ERRORS:
+                continue  # an answer without turns: the votes on it load without that response text
     joined = []
     for vote in votes:
-        question = questions.get(vote.get("question_id"), {})
-        turn = int(vote.get("turn", 1)) - 1
-        row = dict(vote)
-        row["id"] = f"{vote.get('question_id')}:{vote.get('judge')}:{vote.get('model_a')}:{vote.get('model_b')}"
-        row["category"] = question.get("category")
-        turns = question.get("turns") or []
-        row["prompt"] = turns[turn] if turn < len(turns) else None
-        for side in ("a", "b"):
-            model_turns = answers.get((vote.get(f"model_{side}"), vote.get("question_id"))) or []
-            row[f"response_{side}"] = model_turns[turn] if turn < len(model_turns) else None
-        joined.append(row)
+        try:
+            joined.append(_joined_vote(vote, questions, answers))
+        except ROW_ERRORS as error:
+            joined.append(bad_row(f"cannot join the vote with its question and answers ({error})"))
     return joined
 
 
+def _joined_vote(vote: dict[str, Any], questions: dict[Any, Any], answers: dict[Any, Any]) -> dict[str, Any]:
+    if BAD_ROW in vote:
+        return vote
+    question = questions.get(vote.get("question_id"), {})
+    turn = int(vote.get("turn", 1)) - 1
+    if turn < 0:
+        raise ValueError(f"turn {turn + 1} is not a positive turn number")
+    row = dict(vote)
+    row["id"] = f"{vote.get('question_id')}:{vote.get('judge')}:{vote.get('model_a')}:{vote.get('model_b')}"
+    row["category"] = question.get("category")
+    turns = question.get("turns") or []
+    row["prompt"] = turns[turn] if turn < len(turns) else None
+    for side in ("a", "b"):
+        model_turns = answers.get((vote.get(f"model_{side}"), vote.get("question_id"))) or []
+        row[f"response_{side}"] = model_turns[turn] if turn < len(model_turns) else None
+    return row
+
+
 def _jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    """The well-formed objects of a side file (question.jsonl, model_answer/*.jsonl); damaged lines are left out."""
+    return [row for row in read_rows(path) if BAD_ROW not in row]

@@ -86,7 +86,18 @@ def split_battles(battles: Sequence[Battle], fraction: float, seed: int) -> Spli
     if len(val_idx) == 0 and fraction > 0:
         log.warning("validation split is empty (too few distinct prompts for %.2f); validating on nothing", fraction)
     records = list(battles)
-    return Split(Battles.from_records(records[i] for i in train_idx), Battles.from_records(records[i] for i in val_idx))
+    split = Split(Battles.from_records(records[i] for i in train_idx), Battles.from_records(records[i] for i in val_idx))
+    check_learnable(split.train)
+    return split
+
+
+def check_learnable(train: Battles) -> None:
+    """A `DataError` unless the training battles hold at least one decisive vote (what every model type learns from)."""
+    if len(train) and not train.decisive.any():
+        outcomes = ", ".join(f"{n} {w}" for w, n in train.outcome_counts().items() if n)
+        raise DataError(
+            f"the {len(train)} training battles hold no decisive vote ({outcomes}): there is nothing to learn from"
+        )
 
 
 def fingerprint(battles: Sequence[Battle]) -> str:

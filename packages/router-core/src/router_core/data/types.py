@@ -33,6 +33,10 @@ class Battle:
     timestamp: str | None = None
     source: str = ""
 
+    def __post_init__(self) -> None:
+        if self.model_a == self.model_b:  # a model against itself says nothing about which model is better
+            raise ValueError("self-battle (model_a == model_b)")
+
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON form (the canonical JSONL row)."""
         row = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -25,6 +25,11 @@ def _check_ints(value: Any) -> None:
             _check_ints(item)
 
 
+def json_array_as_tuple(value: Any) -> Any:
+    """For tuple fields: strict mode wants a tuple, JSON has arrays (`BeforeValidator(json_array_as_tuple)`)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 class SpecBase(BaseModel):
     """Frozen, strict pydantic model that rejects unknown keys and non-finite or oversized numbers."""
 
