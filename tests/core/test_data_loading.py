@@ -3,6 +3,7 @@
 import gzip
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -148,3 +149,156 @@ def test_every_shared_battle_file_loads_with_detected_format():
     assert len(files) >= 6
     for path in files:
         assert len(load_file(path)) > 90, path
+
+
+# --- damaged data: a bad row is skipped and counted, a bad file is named ------------------------------------------
+
+GOOD = {"model_a": "x", "model_b": "y", "winner": "model_a"}
+
+
+def _jsonl(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "reason"),
+    [
+        (b'{"model_a": "x", "model_b": "y", "winner": "model_a\xff"}', "not valid UTF-8"),
+        (b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
+        (b"[1, 2, 3]", "not a JSON object"),
+        (b"null", "not a JSON object"),
+        (b'"text"', "not a JSON object"),
+        (b"{not json", "invalid JSON"),
+        (b'{"model_a": "x", "model_b": "x", "winner": "model_a"}', "self-battle"),
+        (b'{"model_a": ["x"], "model_b": {"y": 1}, "winner": 3}', "unknown winner"),
+    ],
+)
+def test_any_bad_jsonl_line_is_one_skipped_row(tmp_path: Path, caplog, bad_line: bytes, reason: str):
+    good = json.dumps(GOOD).encode()
+    path = _jsonl(tmp_path / "votes.jsonl", [good, bad_line, good])
+    with caplog.at_level(logging.WARNING):
+        assert len(load_file(path)) == 2
+    assert "skipped 1 of 3 rows" in caplog.text and reason in caplog.text
+
+
+def test_a_csv_record_with_extra_fields_is_one_skipped_row(tmp_path: Path, caplog):
+    path = tmp_path / "votes.csv"
+    lines = ["model_a,model_b,winner"] + ["x,y,model_a"] * 97 + ["x,y,model_b,extra,fields", "x,y,tie"]
+    path.write_text("\n".join(lines) + "\n")
+    with caplog.at_level(logging.WARNING):
+        assert len(load_file(path)) == 98
+    assert "skipped 1 of 99 rows" in caplog.text and "line 99: 5 fields where the header has 3" in caplog.text
+
+
+def test_a_csv_record_with_non_utf8_bytes_is_one_skipped_row(tmp_path: Path, caplog):
+    path = tmp_path / "votes.csv"
+    path.write_bytes(b"model_a,model_b,winner\nx,y,model_a\nx\xff\xfe,y,model_b\n\"x\",y,tie\n")
+    with caplog.at_level(logging.WARNING):
+        battles = load_file(path)
+    assert [b.winner for b in battles] == ["model_a", "tie"] and "line 3: not valid UTF-8" in caplog.text
+
+
+def test_an_element_of_a_json_array_that_is_not_an_object_is_skipped(tmp_path: Path):
+    path = tmp_path / "votes.json"
+    path.write_text(json.dumps([GOOD, 3, None, ["a"], GOOD]))
+    assert len(load_file(path)) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("votes.jsonl.gz", gzip.compress(json.dumps(GOOD).encode() * 50)[:-30], "damaged or truncated gzip"),
+        ("votes.jsonl.gz", b"this is not gzip at all", "damaged or truncated gzip"),
+        ("votes.csv.gz", b"\x1f\x8b\x08\x00garbage", "damaged or truncated gzip"),
+        ("votes.json", b'[{"model_a": "x"', "not a valid JSON array"),
+        ("votes.json", b"[" * 200_000, "nested too deeply"),
+        ("votes.json", b'[{"a": "\xff"}]', "not UTF-8"),
+        ("votes.parquet", b"PAR1 not really", "cannot be read as parquet"),
+        ("votes.csv", b"model_a,\xffmodel_b,winner\nx,y,tie\n", "header line is not UTF-8"),
+    ],
+)
+def test_a_damaged_file_is_an_error_naming_it(tmp_path: Path, name: str, content: bytes, message: str):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message) as error:
+        load_file(path)
+    assert str(path) in str(error.value)
+
+
+def test_self_battles_are_dropped_and_counted(tmp_path: Path, caplog):
+    rows = [GOOD, {"model_a": "x", "model_b": "x", "winner": "model_a"}, {"model_a": "y", "model_b": "y", "winner": "tie"}]
+    path = _jsonl(tmp_path / "votes.jsonl", [json.dumps(r).encode() for r in rows])
+    with caplog.at_level(logging.WARNING):
+        assert [(b.model_a, b.model_b) for b in load_file(path)] == [("x", "y")]
+    assert "skipped 2 of 3 rows (2 self-battle (model_a == model_b)" in caplog.text
+
+
+# --- fuzzing: whatever the bytes, the loaders raise nothing but DataError ------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+    | st.sampled_from(["model_a", "model_b", "tie", "both_bad", "x", "y", "[]", "[[1, 2]]"]),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.sampled_from(["model_a", "model_b", "winner", "prompt", "history", "categories",
+                                       "conversation_a", "conversation_b", "content", "role", "turn",
+                                       "question_id", "id", "winner_tie", "text", "type"]), children, max_size=6),
+    max_leaves=12,
+)  # fmt: skip
+_near_battles = st.fixed_dictionaries(
+    {"model_a": st.sampled_from(["x", "y"]) | _json_values, "model_b": st.sampled_from(["x", "y"]) | _json_values,
+     "winner": st.sampled_from(["model_a", "tie (bothbad)", "B"]) | _json_values},
+    optional={"conversation_a": _json_values, "conversation_b": _json_values, "prompt": _json_values,
+              "history": _json_values, "categories": _json_values, "winner_model_a": _json_values,
+              "winner_model_b": _json_values, "winner_tie": _json_values, "response_a": _json_values,
+              "response_b": _json_values, "turn": _json_values, "question_id": _json_values},
+)  # fmt: skip
+_columns = st.sampled_from(["model_a", "model_b", "winner", "prompt", "history", "conversation_a", "conversation_b",
+                            "winner_model_a", "winner_model_b", "winner_tie", "response_a", "response_b", "x"])  # fmt: skip
+
+
+def _load_or_data_error(path: Path, fmt: str | None = None) -> None:
+    try:
+        battles = load_file(path, fmt)
+    except DataError:
+        return
+    assert all(b.model_a != b.model_b for b in battles)
+
+
+@FUZZ
+@given(content=st.binary(max_size=300), suffix=st.sampled_from([".jsonl", ".json", ".csv", ".tsv", ".jsonl.gz", ".parquet"]))
+def test_fuzz_random_bytes(tmp_path: Path, content: bytes, suffix: str):
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(content)
+    _load_or_data_error(path)
+
+
+@FUZZ
+@given(values=st.lists(_json_values | _near_battles, min_size=1, max_size=5),
+       fmt=st.sampled_from([None, "votes", "lmarena_140k", "chatbot_arena", "kaggle_55k", "mt_bench_human"]))  # fmt: skip
+def test_fuzz_random_json_values(tmp_path: Path, values: list, fmt: str | None):
+    path = tmp_path / "fuzz.jsonl"
+    path.write_text("\n".join(json.dumps(v) for v in values) + "\n")
+    _load_or_data_error(path, fmt)
+    array = tmp_path / "fuzz.json"
+    array.write_text(json.dumps(values))
+    _load_or_data_error(array, fmt)
+
+
+@FUZZ
+@given(header=st.lists(_columns, min_size=1, max_size=6, unique=True),
+       records=st.lists(st.lists(st.text(max_size=12) | _columns | st.sampled_from(["model_a", "1", "0", "[]", '["a"]']),
+                                 max_size=8), max_size=6))  # fmt: skip
+def test_fuzz_random_csv_shapes(tmp_path: Path, header: list[str], records: list[list[str]]):
+    import csv
+
+    path = tmp_path / "fuzz.csv"
+    with path.open("w", newline="", encoding="utf-8", errors="surrogatepass") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(records)
+    _load_or_data_error(path)
