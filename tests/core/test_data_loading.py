@@ -193,7 +193,7 @@ def test_a_csv_record_with_extra_fields_is_one_skipped_row(tmp_path: Path, caplo
 
 def test_a_csv_record_with_non_utf8_bytes_is_one_skipped_row(tmp_path: Path, caplog):
     path = tmp_path / "votes.csv"
-    path.write_bytes(b"model_a,model_b,winner\nx,y,model_a\nx\xff\xfe,y,model_b\n\"x\",y,tie\n")
+    path.write_bytes(b'model_a,model_b,winner\nx,y,model_a\nx\xff\xfe,y,model_b\n"x",y,tie\n')
     with caplog.at_level(logging.WARNING):
         battles = load_file(path)
     assert [b.winner for b in battles] == ["model_a", "tie"] and "line 3: not valid UTF-8" in caplog.text

@@ -36,6 +36,8 @@ def write_text_output(path: Path, text: str, *, exclusive: bool = False) -> Path
         mode = os.stat(path).st_mode  # follows symlinks
     except FileNotFoundError:
         mode = None
+    except NotADirectoryError:
+        raise UserError(f"cannot write {path}: a parent of it is a file, not a directory") from None
     except OSError as error:
         raise UserError(f"cannot write {path}: {error.strerror}") from None
     if mode is not None and stat.S_ISDIR(mode):

@@ -32,7 +32,7 @@ from router_core.registry import scorer_class
 from router_core.scorer import RunConfig, Scorer, TrainHooks
 from router_core.scoring import battle_scores
 from router_core.specs import MODEL_SPECS, ModelSpecBase, TrainingSpec
-from router_core.store import ModelStore, SavedModel
+from router_core.store import ModelStore, SavedModel, reading_model_files
 from router_core.wandb_log import WandbRun
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,9 @@ def train_from_spec(spec: TrainingSpec, store: ModelStore, hooks: TrainHooks | N
 
 def load_scorer(saved: SavedModel) -> Scorer:
     """Rebuild the fitted scorer of a saved model from its state files and its spec.json."""
-    model_spec = MODEL_SPECS[saved.model_type].model_validate(saved.spec()["model"]["spec"])
-    return scorer_class(saved.model_type).load(saved.path, model_spec)
+    with reading_model_files(saved.path):  # a damaged state file is a DataError naming the model (issue 12)
+        model_spec = MODEL_SPECS[saved.model_type].model_validate(saved.spec()["model"]["spec"])
+        return scorer_class(saved.model_type).load(saved.path, model_spec)
 
 
 def _initial_scorer(spec: TrainingSpec, store: ModelStore) -> tuple[Scorer, ModelSpecBase, str | None]:

@@ -59,6 +59,21 @@ def read_json_object(path: Path) -> dict[str, Any]:
     return value
 
 
+DAMAGE = (KeyError, IndexError, TypeError, ValueError, AttributeError, FileNotFoundError)
+"""What reading a model's files raises when they are incomplete or altered (a missing key, a wrong shape, ...)."""
+
+
+@contextmanager
+def reading_model_files(path: Path) -> Iterator[None]:
+    """Turn the errors of reading a damaged model directory into one `DataError` naming it."""
+    try:
+        yield
+    except DataError:
+        raise
+    except DAMAGE as error:
+        raise DataError(f"{path}: damaged model files ({type(error).__name__}: {str(error)[:160]})") from None
+
+
 @dataclass(frozen=True)
 class SavedModel:
     """A model directory in the store and its metadata (`damaged` says why it cannot be used, None if it can)."""

@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -135,15 +136,14 @@ def text_digests(texts: Sequence[str]) -> np.ndarray:
     return out
 
 
-def _check_chunk(keys: np.ndarray, vectors: np.ndarray, index: dict[bytes, np.ndarray]) -> None:
+def _check_chunk(keys: np.ndarray, vectors: np.ndarray) -> None:
     """A ValueError unless a cache chunk holds (n, 32) uint8 digests and (n, dim) finite float vectors."""
     if keys.dtype != np.uint8 or keys.ndim != 2 or keys.shape[1] != 32:
         raise ValueError(f"keys of shape {keys.shape} and type {keys.dtype}")
     if vectors.ndim != 2 or len(vectors) != len(keys) or vectors.dtype.kind != "f":
         raise ValueError(f"vectors of shape {vectors.shape} and type {vectors.dtype} for {len(keys)} keys")
-    dim = next((len(v) for v in index.values()), vectors.shape[1])
-    if vectors.shape[1] != dim or not np.isfinite(vectors).all():
-        raise ValueError(f"vectors of width {vectors.shape[1]} where the cache holds {dim}, or non-finite")
+    if not np.isfinite(vectors).all():
+        raise ValueError("non-finite vectors")
 
 
 class EmbeddingCache:
@@ -154,17 +154,26 @@ class EmbeddingCache:
         self._index: dict[bytes, np.ndarray] | None = None
 
     def _load(self) -> dict[bytes, np.ndarray]:
-        if self._index is None:
-            self._index = {}
-            for chunk in sorted(self.directory.glob("*.npz")) if self.directory.is_dir() else []:
-                try:
-                    with np.load(chunk, allow_pickle=False) as data:
-                        keys, vectors = data["keys"], data["vectors"]
-                    _check_chunk(keys, vectors, self._index)
-                except (OSError, ValueError, KeyError, EOFError) as error:
-                    log.warning("ignoring damaged embedding cache chunk %s (%s); its texts are embedded again", chunk, error)
-                    continue
-                self._index.update(zip((k.tobytes() for k in keys), vectors, strict=True))
+        """Every readable chunk; a damaged one, or one of another width than most vectors, is ignored (recomputed)."""
+        if self._index is not None:
+            return self._index
+        chunks = []
+        for chunk in sorted(self.directory.glob("*.npz")) if self.directory.is_dir() else []:
+            try:
+                with np.load(chunk, allow_pickle=False) as data:
+                    keys, vectors = data["keys"], data["vectors"]
+                _check_chunk(keys, vectors)
+            except (OSError, ValueError, KeyError, EOFError) as error:
+                log.warning("ignoring damaged embedding cache chunk %s (%s); its texts are embedded again", chunk, error)
+                continue
+            chunks.append((chunk, keys, vectors))
+        widths = Counter(v.shape[1] for _, _, v in chunks for _ in range(len(v)))
+        self._index = {}
+        for chunk, keys, vectors in chunks:
+            if vectors.shape[1] != widths.most_common(1)[0][0]:
+                log.warning("ignoring embedding cache chunk %s of width %d; its texts are embedded again", chunk, vectors.shape[1])
+                continue
+            self._index.update(zip((k.tobytes() for k in keys), vectors, strict=True))
         return self._index
 
     def get(self, digests: np.ndarray) -> list[np.ndarray | None]:
