@@ -113,6 +113,13 @@ def test_a_deep_or_broken_spec_is_one_clear_error(tmp_path: Path, capsys, text: 
     assert code == 2 and message in err and "spec.json" in err
 
 
+def test_a_spec_that_is_not_utf8_is_one_clear_error(tmp_path: Path, capsys):
+    path = tmp_path / "spec.json"
+    path.write_bytes(b'{"model": "\xff"}')
+    code, err = _run(["train", "--spec-file", str(path)], capsys)
+    assert code == 2 and f"spec file {path} is not UTF-8 text" in err
+
+
 @pytest.mark.parametrize(("option", "value"), [("--bootstrap-rounds", "1000000000"), ("--bootstrap-rounds", "-1"),
                                                ("--batch-size", "0"), ("--seed", "-5"), ("--seed", "x")])  # fmt: skip
 def test_evaluate_options_are_bounded(capsys, option: str, value: str):

@@ -316,3 +316,32 @@ def test_list_cli_shows_damaged_models(tmp_path: Path, router_home: Path, capsys
     assert main(["list", "--json"]) == 0
     rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["t/good"]["damaged"] is None and "meta.json" in rows["t/bad"]["damaged"]
+
+
+def test_a_lookup_between_the_renames_of_a_save_waits_for_it(tmp_path: Path):
+    store = ModelStore(tmp_path)
+    store.save("t", "m", _writer("old"), {}, {})
+    moved_aside = threading.Event()
+    finish = threading.Event()
+    real_replace = os.replace
+
+    def replace(src, dst):
+        real_replace(src, dst)
+        if ".trash-" in str(dst):  # the old model is aside, the new one not in yet
+            moved_aside.set()
+            finish.wait(5)
+
+    def save() -> None:
+        os_replace, os.replace = os.replace, replace
+        try:
+            store.save("t", "m", _writer("new"), {}, {})
+        finally:
+            os.replace = os_replace
+
+    saver = threading.Thread(target=save)
+    saver.start()
+    assert moved_aside.wait(5)
+    threading.Timer(0.2, finish.set).start()
+    assert _state(store, "t/m") == "new"  # not "no saved model", and not the old model restored under a live save
+    saver.join(5)
+    assert _entries(tmp_path / "models" / "t") == ["m"]

@@ -140,7 +140,7 @@ class ModelStore:
         model_type, _, name = ref.rpartition("/")
         types = [model_type] if model_type else self._types()
         for t in types:
-            self._clean(t)
+            self._clean(t, waiting_for=name)
         found = [p for p in (self.path(t, name) for t in types) if p.is_dir()]
         if len(found) > 1:
             options = ", ".join(f"{p.parent.name}/{p.name}" for p in found)
@@ -168,15 +168,19 @@ class ModelStore:
             return []
         return sorted(p.name for p in self.models_dir.iterdir() if p.is_dir() and _is_type(p.name))
 
-    def _clean(self, model_type: str) -> None:
-        """Recover or delete the leftovers of interrupted saves of one type (names being saved are left alone)."""
+    def _clean(self, model_type: str, waiting_for: str | None = None) -> None:
+        """Recover or delete the leftovers of interrupted saves of one type.
+
+        Names being saved are left alone, except `waiting_for` (the model being resolved): a save of it in
+        progress is waited for, so a lookup between the save's two renames finds the model.
+        """
         type_dir = self.models_dir / model_type
         if not type_dir.is_dir():
             return
         names = {m["name"] for p in type_dir.iterdir() if (m := _LEFTOVER_RE.fullmatch(p.name)) and _is_name(m["name"])}
         for name in sorted(names):
             try:
-                with _name_lock(type_dir / name, wait=False) as locked:
+                with _name_lock(type_dir / name, wait=name == waiting_for, quiet=True) as locked:
                     if locked:
                         _recover(type_dir / name)
             except OSError as error:  # a read-only store: leftovers stay hidden, nothing else changes
@@ -217,7 +221,7 @@ def _saved(path: Path) -> SavedModel:
 
 
 @contextmanager
-def _name_lock(final: Path, wait: bool) -> Iterator[bool]:
+def _name_lock(final: Path, wait: bool, quiet: bool = False) -> Iterator[bool]:
     """Exclusive lock on `.NAME.lock` beside the model; yields False when `wait` is False and it is held."""
     with open(final.parent / f".{final.name}.lock", "a") as handle:
         try:
@@ -226,8 +230,9 @@ def _name_lock(final: Path, wait: bool) -> Iterator[bool]:
             if not wait:
                 yield False
                 return
-            log.warning("another run is saving %s/%s; waiting for it, then this save replaces it",
-                        final.parent.name, final.name)  # fmt: skip
+            if not quiet:
+                log.warning("another run is saving %s/%s; waiting for it, then this save replaces it",
+                            final.parent.name, final.name)  # fmt: skip
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield True
