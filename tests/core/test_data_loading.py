@@ -1,4 +1,5 @@
-"""Loaders on real rows of every supported schema, format detection, malformed rows, offline HF, embedded sample."""
+"""Loaders on real rows of every supported schema, format detection, malformed rows and damaged files (also
+fuzzed with hypothesis), offline HF, embedded sample."""
 
 import gzip
 import json
@@ -8,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from router_core.data.files import columns_of, read_rows
 from router_core.data.formats import detect_format
@@ -235,9 +238,6 @@ def test_self_battles_are_dropped_and_counted(tmp_path: Path, caplog):
 
 
 # --- fuzzing: whatever the bytes, the loaders raise nothing but DataError ------------------------------------------
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 _json_values = st.recursive(
