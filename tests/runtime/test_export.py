@@ -19,7 +19,7 @@ def torch_scores(trained_store, name, prompts, models):
     return load_scorer(saved).score(prompts, models)
 
 
-@pytest.mark.parametrize("name", ["dense_network", "dense_network_nofeat", "dn_embedding"])
+@pytest.mark.parametrize("name", ["dense_network", "dn_embedding"])  # dense_network_nofeat: tests/runtime/test_cli.py
 def test_exported_scores_equal_the_torch_model(trained_store, exported, name):
     directory = exported(name)
     scorer = load_exported(directory, backend="onnx")
@@ -54,13 +54,13 @@ def test_altered_or_missing_file_is_refused(exported, tmp_path):
     import shutil
 
     copy = tmp_path / "copy"
-    shutil.copytree(exported("dense_network_nofeat"), copy)
+    shutil.copytree(exported("dense_network"), copy)
     with (copy / "head.safetensors").open("r+b") as handle:
         handle.seek(-4, 2)
         handle.write(b"\x00\x01\x02\x03")
     with pytest.raises(UserError, match="head.safetensors was altered"):
         load_exported(copy)
-    shutil.copyfile(exported("dense_network_nofeat") / "head.safetensors", copy / "head.safetensors")
+    shutil.copyfile(exported("dense_network") / "head.safetensors", copy / "head.safetensors")
     (copy / "tokenizer.json").unlink()
     with pytest.raises(UserError, match="tokenizer.json is missing"):
         load_exported(copy)

@@ -23,6 +23,7 @@ the same best model for 95% of prompts; otherwise a `ParityError` is raised and 
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -201,8 +202,27 @@ class _SentenceGraph(torch.nn.Module):
         return self.model({"input_ids": input_ids, "attention_mask": attention_mask})["sentence_embedding"]
 
 
+_TRACED: dict[str, Path] = {}
+"""Encoders already exported by this process (name -> a temporary directory with the three files)."""
+
+
 def export_encoder(name: str, directory: Path) -> list[str]:
-    """Write model.onnx (fp32, fused where ONNX Runtime's BERT fusions apply), tokenizer.json and encoder.json."""
+    """Write model.onnx (fp32, fused where ONNX Runtime's BERT fusions apply), tokenizer.json and encoder.json.
+
+    Models sharing an encoder, exported in one process, trace and fuse it once.
+    """
+    if name not in _TRACED:
+        traced = Path(tempfile.mkdtemp(prefix="router-encoder-"))
+        atexit.register(shutil.rmtree, traced, True)
+        _trace_encoder(name, traced)
+        _TRACED[name] = traced
+    files = [ENCODER_ONNX, TOKENIZER, ENCODER_JSON]
+    for file in files:
+        shutil.copyfile(_TRACED[name] / file, directory / file)
+    return files
+
+
+def _trace_encoder(name: str, directory: Path) -> None:
     from router_neural.embeddings import load_sentence_transformer
 
     model = load_sentence_transformer(name, "cpu").eval()
@@ -236,7 +256,6 @@ def export_encoder(name: str, directory: Path) -> list[str]:
         "fused_operators": fused,
     }
     (directory / ENCODER_JSON).write_text(json.dumps(config, indent=1) + "\n")
-    return [ENCODER_ONNX, TOKENIZER, ENCODER_JSON]
 
 
 def _optimize(raw: Path, target: Path, config: Any) -> dict[str, int]:
