@@ -113,3 +113,13 @@ def test_router_cli_serve_runs_a_saved_model_on_loopback(tmp_path: Path) -> None
 def test_serve_refuses_bad_flags_before_loading(flags: list[str], capsys) -> None:
     assert main(["serve", "--model", "elo_scoring/anything", *flags]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_serve_flag_defaults_are_the_server_defaults() -> None:
+    from router_cli import build_parser
+    from router_runtime.batching import BatchConfig
+    from router_runtime.requests import Limits
+
+    args = build_parser().parse_args(["serve", "--model", "x"])
+    assert {name: getattr(args, name) for name in vars(Limits())} == vars(Limits())
+    assert (args.batch_window_ms, args.max_batch_prompts) == (BatchConfig().window_ms, BatchConfig().max_prompts)

@@ -22,11 +22,11 @@ def add_parser(sub: Any) -> None:
     batching.add_argument("--no-batching", action="store_true", help="score every request alone")
     limits = parser.add_argument_group("request limits")
     limits.add_argument("--max-prompts", type=int, default=256, help="prompts per request (default 256)")
-    limits.add_argument("--max-prompt-chars", type=int, default=8192, help="characters per prompt (default 8192)")
+    limits.add_argument("--max-prompt-chars", type=int, default=32768, help="characters per prompt (default 32768)")
     limits.add_argument("--max-models", type=int, default=256, help="models per request (default 256)")
     limits.add_argument("--max-model-chars", type=int, default=256, help="characters per model name (default 256)")
     limits.add_argument("--max-batch-size", type=int, default=1024, help="largest batch_size (default 1024)")
-    limits.add_argument("--max-body-bytes", type=int, default=4 << 20, help="request body bytes (default 4 MiB)")
+    limits.add_argument("--max-body-bytes", type=int, default=8 << 20, help="request body bytes (default 8 MiB)")
     limits.add_argument("--max-concurrency", type=int, default=None,
                         help="open connections before new ones get 503 (default: no limit)")
     parser.add_argument("--access-log", action="store_true", help="log every request")

@@ -20,15 +20,15 @@ class Limits:
 
     max_prompts: int = 256
     """Prompts in one request."""
-    max_prompt_chars: int = 8192
-    """Characters in one prompt (the encoder reads the first 256 tokens; features see the whole text)."""
+    max_prompt_chars: int = 32_768
+    """Characters in one prompt (MiniLM reads the first 256 tokens; the prompt features see the whole text)."""
     max_models: int = 256
     """Candidate models in one request."""
     max_model_chars: int = 256
     """Characters in one model name."""
     max_batch_size: int = 1024
     """Largest `batch_size` a client may ask for."""
-    max_body_bytes: int = 4 * 1024 * 1024
+    max_body_bytes: int = 8 * 1024 * 1024
     """Bytes in one request body (refused with 413 before it is parsed)."""
 
     def __post_init__(self) -> None:
