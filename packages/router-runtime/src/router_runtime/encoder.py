@@ -1,0 +1,88 @@
+"""The exported sentence encoder: `tokenizers` + one ONNX graph (tokens -> pooled, normalised embedding).
+
+Prompts are tokenised once, sorted by length and run in batches padded to their longest member, so short and
+long prompts do not share padding. Needs the `onnx` extra (onnxruntime).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from router_core.errors import UserError
+
+ENCODER_ONNX, TOKENIZER, ENCODER_JSON = "model.onnx", "tokenizer.json", "encoder.json"
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (the default intra-op thread count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise UserError("exported prompt-aware models need ONNX Runtime: install router-runtime[onnx]") from error
+    return onnxruntime
+
+
+class OnnxEncoder:
+    """Embeds texts with the exported tokenizer and ONNX graph; `encode` returns (n, dimension) float32."""
+
+    def __init__(self, directory: Path, threads: int | None = None, cuda: bool = False) -> None:
+        from tokenizers import Tokenizer
+
+        ort = _onnxruntime()
+        self.config: dict[str, Any] = json.loads((directory / ENCODER_JSON).read_text())
+        self.dimension = int(self.config["dimension"])
+        self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(int(self.config["max_seq_length"]))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or available_cores()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # warnings about unused CUDA kernels are noise for a user
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+        self.session = ort.InferenceSession(str(directory / ENCODER_ONNX), options, providers=providers)
+        self._int_types = {i.name: np.int32 if i.type == "tensor(int32)" else np.int64 for i in self.session.get_inputs()}
+
+    @property
+    def providers(self) -> list[str]:
+        """ONNX Runtime execution providers in use, best first."""
+        return list(self.session.get_providers())
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text, prepared and truncated as the source sentence-transformer does."""
+        if self.config.get("strip", True):
+            texts = [t.strip() for t in texts]
+        if self.config.get("lowercase", False):
+            texts = [t.lower() for t in texts]
+        encodings = self.tokenizer.encode_batch(list(texts))
+        return [e.ids for e in encodings]
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Embeddings, shape (len(texts), dimension), float32."""
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        ids = self.tokenize(texts)
+        order = np.argsort([len(i) for i in ids], kind="stable")
+        pad = int(self.config["pad_token_id"])
+        for start in range(0, len(order), max(batch_size, 1)):
+            rows = order[start : start + batch_size]
+            width = max(len(ids[r]) for r in rows)
+            tokens = np.full((len(rows), width), pad, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for i, r in enumerate(rows):
+                tokens[i, : len(ids[r])] = ids[r]
+                mask[i, : len(ids[r])] = 1
+            feed = {"input_ids": tokens, "attention_mask": mask}
+            out[rows] = self.session.run(None, {k: v.astype(self._int_types[k]) for k, v in feed.items()})[0]
+        return out

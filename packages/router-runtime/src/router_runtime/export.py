@@ -1,0 +1,272 @@
+"""Exporting a saved model to a directory that scores without torch: `export_model(source, output, quantize)`.
+
+Needs the `export` extra (torch, router-neural, onnx). The directory (format version 1) holds, flat:
+
+    manifest.json      format, format_version, kind, model_type, source (ref, created, spec), quantize,
+                       use_prompt_features, unseen_models, parity, versions, files {name: sha256}
+    model.onnx         prompt-aware only: the sentence encoder as one graph, inputs input_ids and attention_mask
+                       (batch, seq) int64, output sentence_embedding (batch, dim) float32, pooled and normalised
+                       as the source encoder does; ONNX Runtime's BERT fusions applied where they match; int8:
+                       dynamic per-channel weight quantisation
+    tokenizer.json     the encoder's `tokenizers` file; encoder.json: dimension, max_seq_length, pad_token_id,
+                       strip / lowercase, pooling, fused operators
+    scaler.json        the fitted prompt-feature scaler (only when the model uses the 44 prompt features)
+    head.json          head structure + model-name index; head.safetensors its arrays (see router_runtime.head)
+    scores.json        prompt-agnostic only: {"scores": {model: score}} (no ONNX)
+    calibration.json   the saved model's logistic link, when it has one
+
+Models the source never saw score NaN; `router_core.scoring.score_models` gives them the mean of the known
+candidates, as for the saved model. Before anything is written, the export is scored against the torch model on a
+fixed set of prompts: fp32 must agree within 1e-4 (max abs), int8 must keep a Spearman correlation of 0.99 and
+the same best model for 95% of prompts; otherwise a `ParityError` is raised and nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from router_core.errors import UserError
+from router_core.evaluation import CALIBRATION_FILE
+from router_core.store import ModelStore, SavedModel
+from router_runtime.encoder import ENCODER_JSON, ENCODER_ONNX, TOKENIZER
+from router_runtime.exported import SCALER, SCORES, load_exported
+from router_runtime.head import save_head
+from router_runtime.manifest import MANIFEST, write_manifest
+
+try:
+    import torch
+except ImportError as error:  # pragma: no cover - depends on the install
+    raise UserError("exporting needs torch and onnx: install router-runtime[export]") from error
+
+log = logging.getLogger(__name__)
+Quantize = Literal["none", "int8"]
+FP32_MAX_ABS, INT8_SPEARMAN, INT8_TOP1 = 1e-4, 0.99, 0.95
+N_PARITY_PROMPTS = 96
+OPSET = 17
+BERT_LIKE = frozenset({"bert", "roberta", "xlm-roberta", "distilbert", "camembert", "electra"})
+"""Encoder architectures ONNX Runtime's `bert` graph fusions are written for."""
+
+
+class ParityError(UserError):
+    """The exported model does not score like the torch model."""
+
+    exit_code = 1
+
+
+def export_model(source: SavedModel | str, output: str | Path, quantize: Quantize = "none",
+                 prompts: Sequence[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Export a saved model into `output` (created, or replacing an earlier export there); returns the manifest.
+
+    Args:
+        source: a saved model, or its TYPE/NAME in the default model store.
+        output: the directory to write; an existing directory must be empty or hold an earlier export.
+        quantize: "int8" stores the encoder with int8 weights (smaller, faster on CPU, within the int8 parity bounds).
+        prompts: the prompts of the parity check (default: a fixed sample of the bundled arena battles).
+    """
+    if quantize not in ("none", "int8"):
+        raise UserError(f"quantize must be 'none' or 'int8', not {quantize!r}")
+    from router_core.pipeline import load_scorer
+
+    saved = source if isinstance(source, SavedModel) else ModelStore().resolve(source)
+    output = Path(output)
+    _check_output(output)
+    scorer = load_scorer(saved)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
+    try:
+        manifest = _write_contents(scorer, saved, tmp, quantize, list(prompts or parity_prompts()))
+        _replace(tmp, output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("exported %s to %s (%s)", saved.ref, output, quantize)
+    return manifest
+
+
+def parity_prompts(n: int = N_PARITY_PROMPTS) -> list[str]:
+    """The fixed parity-check prompts: the first `n` distinct prompts of the bundled arena sample, plus edge cases."""
+    from router_core.data.loading import load_embedded_sample
+
+    prompts = list(dict.fromkeys(b.prompt for b in load_embedded_sample() if b.prompt))[:n]
+    return prompts + ["", "hi", "Écris un poème sur la mer. 海についての詩を書いてください。", "word " * 600]
+
+
+def _check_output(output: Path) -> None:
+    if output.exists() and not output.is_dir():
+        raise UserError(f"--output {output} exists and is not a directory")
+    if output.is_dir() and any(output.iterdir()) and not (output / MANIFEST).is_file():
+        raise UserError(f"--output {output} is a non-empty directory that is not an earlier export; choose another")
+
+
+def _replace(tmp: Path, output: Path) -> None:
+    """Swap the finished export in by renames (an earlier export there is replaced whole)."""
+    trash = None
+    if output.exists():
+        trash = output.parent / f".{output.name}.old-{os.getpid()}"
+        os.replace(output, trash)
+    os.replace(tmp, output)
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _write_contents(scorer: Any, saved: SavedModel, directory: Path, quantize: Quantize,
+                    prompts: list[str]) -> dict[str, Any]:  # fmt: skip
+    spec = scorer.spec
+    files = []
+    if (saved.path / CALIBRATION_FILE).is_file():
+        shutil.copyfile(saved.path / CALIBRATION_FILE, directory / CALIBRATION_FILE)
+        files.append(CALIBRATION_FILE)
+    fields: dict[str, Any] = {
+        "model_type": spec.model_type,
+        "source": {"ref": saved.ref, "created": saved.meta.get("created"), "spec": spec.model_dump(mode="json")},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "unseen_models": "score NaN; router_core.scoring.score_models fills the mean of the known candidates",
+    }
+    models = list(scorer.known_models)
+    if not spec.prompt_aware:
+        table = np.asarray(scorer.score([""], models), dtype=np.float64)[0]
+        (directory / SCORES).write_text(json.dumps({"scores": dict(zip(models, table.tolist(), strict=True))},
+                                                   indent=1) + "\n")  # fmt: skip
+        fields |= {"kind": "score_table", "quantize": "none", "use_prompt_features": False}
+        write_manifest(directory, fields, [*files, SCORES])
+        return _check(directory, scorer, prompts[:8], "none", fields, [*files, SCORES])
+    from router_runtime.backends.torch import head_of
+
+    files += save_head(head_of(scorer), directory)
+    if spec.use_prompt_features:
+        (directory / SCALER).write_text(json.dumps(scorer.scaler_.to_json(), indent=1) + "\n")
+        files.append(SCALER)
+    fields |= {"kind": "prompt_aware", "use_prompt_features": bool(spec.use_prompt_features)}
+    files += export_encoder(spec.embedding_model_name, directory)
+    write_manifest(directory, fields | {"quantize": "none"}, files)
+    fields = _check(directory, scorer, prompts, "none", fields | {"quantize": "none"}, files)
+    if quantize == "int8":
+        quantize_encoder(directory)
+        fields = _check(directory, scorer, prompts, "int8", fields | {"quantize": "int8"}, files)
+    return fields
+
+
+def _check(directory: Path, scorer: Any, prompts: list[str], quantize: Quantize, fields: dict[str, Any],
+           files: list[str]) -> dict[str, Any]:  # fmt: skip
+    """Score `prompts` with the export and the torch model; raise ParityError outside the bounds, else write the
+    manifest with the measured agreement."""
+    write_manifest(directory, fields, files)
+    models = list(scorer.known_models)
+    with torch.no_grad():
+        expected = np.asarray(scorer.score(prompts, models), dtype=np.float64)
+    actual = load_exported(directory, backend="onnx").score(prompts, models)
+    parity = parity_stats(expected, actual)
+    log.info("parity (%s) on %d prompts: %s", quantize, len(prompts), parity)
+    if quantize == "none" and not parity["max_abs_diff"] <= FP32_MAX_ABS:
+        raise ParityError(f"export refused: fp32 scores differ from the torch model by up to {parity['max_abs_diff']:.3g} "
+                          f"(bound {FP32_MAX_ABS}) on {len(prompts)} sample prompts")  # fmt: skip
+    if quantize == "int8" and not (parity["spearman"] >= INT8_SPEARMAN and parity["top1_agreement"] >= INT8_TOP1):
+        raise ParityError(f"export refused: int8 scores keep Spearman {parity['spearman']:.4f} (bound {INT8_SPEARMAN}) "
+                          f"and the same best model for {parity['top1_agreement']:.1%} of prompts (bound "
+                          f"{INT8_TOP1:.0%}); export without --quantize")  # fmt: skip
+    fields = fields | {"parity": {"n_prompts": len(prompts), "n_models": len(models), **parity}}
+    write_manifest(directory, fields, files)
+    return fields
+
+
+def parity_stats(expected: np.ndarray, actual: np.ndarray) -> dict[str, float]:
+    """Max abs difference, Spearman correlation of all scores, and the share of prompts with the same best model."""
+    ranks = [np.argsort(np.argsort(a.ravel(), kind="stable"), kind="stable").astype(np.float64) for a in (expected, actual)]
+    spearman = float(np.corrcoef(*ranks)[0, 1]) if expected.size > 1 and ranks[0].std() > 0 else 1.0
+    top1 = float((expected.argmax(axis=1) == actual.argmax(axis=1)).mean()) if expected.size else 1.0
+    return {"max_abs_diff": float(np.abs(expected - actual).max(initial=0.0)), "spearman": spearman,
+            "top1_agreement": top1}  # fmt: skip
+
+
+# -- the encoder ---------------------------------------------------------------------------------------------------
+class _SentenceGraph(torch.nn.Module):
+    """tokens -> the sentence-transformer's pooled (and normalised) embedding, as one traceable module."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.model({"input_ids": input_ids, "attention_mask": attention_mask})["sentence_embedding"]
+
+
+def export_encoder(name: str, directory: Path) -> list[str]:
+    """Write model.onnx (fp32, fused where ONNX Runtime's BERT fusions apply), tokenizer.json and encoder.json."""
+    from router_neural.embeddings import load_sentence_transformer
+
+    model = load_sentence_transformer(name, "cpu").eval()
+    transformer = model[0]
+    auto_model = transformer.auto_model
+    # The TorchScript exporter with eager attention gives the graph pattern ONNX Runtime fuses into its Attention
+    # kernel; SDPA attention (or the dynamo exporter) leaves attention as separate MatMul/Softmax nodes.
+    auto_model.set_attn_implementation("eager")
+    tokens = model.tokenizer(["a short prompt", "a somewhat longer prompt with a few more words in it"],
+                             padding=True, return_tensors="pt")  # fmt: skip
+    raw = directory / "encoder.raw.onnx"
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer notes about constant-folded shape checks in the pooling module
+        torch.onnx.export(_SentenceGraph(model), (tokens["input_ids"], tokens["attention_mask"]), str(raw),
+                          input_names=["input_ids", "attention_mask"], output_names=["sentence_embedding"],
+                          dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                                        "sentence_embedding": {0: "batch"}}, opset_version=OPSET, dynamo=False)  # fmt: skip
+    fused = _optimize(raw, directory / ENCODER_ONNX, auto_model.config)
+    raw.unlink()
+    model.tokenizer.backend_tokenizer.save(str(directory / TOKENIZER))
+    config = {
+        "source": name,
+        "dimension": int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
+                         else model.get_sentence_embedding_dimension()),
+        "max_seq_length": int(model.max_seq_length),
+        "pad_token_id": int(model.tokenizer.pad_token_id),
+        "strip": True,
+        "lowercase": bool(getattr(transformer, "do_lower_case", False)),
+        "modules": [type(m).__name__ for m in model],
+        "opset": OPSET,
+        "fused_operators": fused,
+    }
+    (directory / ENCODER_JSON).write_text(json.dumps(config, indent=1) + "\n")
+    return [ENCODER_ONNX, TOKENIZER, ENCODER_JSON]
+
+
+def _optimize(raw: Path, target: Path, config: Any) -> dict[str, int]:
+    """ONNX Runtime's transformer fusions for BERT-like encoders (others are copied); returns the fused op counts."""
+    if config.model_type not in BERT_LIKE:
+        log.info("no ONNX Runtime fusions for %s encoders; exporting the plain graph", config.model_type)
+        os.replace(raw, target)
+        return {}
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    optimized = optimize_model(str(raw), model_type="bert", num_heads=int(config.num_attention_heads),
+                               hidden_size=int(config.hidden_size), opt_level=1)  # fmt: skip
+    optimized.save_model_to_file(str(target), use_external_data_format=False)
+    return {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
+
+
+def quantize_encoder(directory: Path) -> None:
+    """Replace model.onnx by its dynamic per-channel int8-weight version (onnxruntime.quantization)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    source = directory / ENCODER_ONNX
+    target = directory / "model.int8.onnx"
+    logging.disable(logging.WARNING)  # the quantiser advises pre-processing on the root logger; it is for CNNs
+    try:
+        quantize_dynamic(str(source), str(target), per_channel=True, weight_type=QuantType.QInt8,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})  # fmt: skip
+    finally:
+        logging.disable(logging.NOTSET)
+    os.replace(target, source)
+    config = json.loads((directory / ENCODER_JSON).read_text())
+    (directory / ENCODER_JSON).write_text(json.dumps(config | {"quantization": "dynamic int8 weights, per channel"},
+                                                     indent=1) + "\n")  # fmt: skip

@@ -1,0 +1,103 @@
+"""Loading and scoring an exported model directory without torch: `load_exported(directory) -> ExportedScorer`.
+
+An `ExportedScorer` scores like the saved model's own scorer (`score(prompts, models, batch_size)` ->
+(n_prompts, n_models) float64, NaN for models it never saw), so `router_core.scoring.score_models` and the
+server use it unchanged. Loading only reads the directory; every file's sha256 is checked against the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from router_core.errors import UserError
+from router_core.features import N_FEATURES, PromptFeatureScaler, prompt_feature_matrix
+from router_runtime.backends import HeadRunner, cuda_available, select_backend
+from router_runtime.encoder import OnnxEncoder
+from router_runtime.head import Head, load_head, score_rows
+from router_runtime.manifest import read_manifest
+
+SCALER, SCORES = "scaler.json", "scores.json"
+
+
+class ExportedScorer:
+    """A scorer read from an exported directory (prompt-aware: encoder + head; prompt-agnostic: a score table)."""
+
+    def __init__(self, manifest: dict[str, Any], models: Sequence[str], *, table: np.ndarray | None = None,
+                 encoder: OnnxEncoder | None = None, scaler: PromptFeatureScaler | None = None,
+                 head: HeadRunner | None = None, backend: str = "onnx") -> None:  # fmt: skip
+        self.manifest = manifest
+        self.model_type: str = manifest["model_type"]
+        self.backend = backend
+        self._index = {m: i for i, m in enumerate(models)}
+        self._table, self._encoder, self._scaler, self._head = table, encoder, scaler, head
+
+    @property
+    def known_models(self) -> tuple[str, ...]:
+        """Models seen in training."""
+        return tuple(self._index)
+
+    def prompt_inputs(self, prompts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Head inputs, shape (n, embedding dim [+ 44 scaled features]), float32."""
+        assert self._encoder is not None
+        embedded = self._encoder.encode(prompts, batch_size)
+        if self._scaler is None:
+            return embedded
+        return np.concatenate([embedded, self._scaler.transform(prompt_feature_matrix(prompts))], axis=1)
+
+    def score(self, prompts: Sequence[str], models: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        """Scores (n_prompts, n_models), float64; NaN for models never seen in training."""
+        out = np.full((len(prompts), len(models)), np.nan)
+        columns = [j for j, m in enumerate(models) if m in self._index]
+        if not prompts or not columns:
+            return out
+        rows = np.array([self._index[models[j]] for j in columns], dtype=np.int64)
+        if self._table is not None:
+            out[:, columns] = self._table[rows][None, :]
+            return out
+        assert self._head is not None
+        x = self.prompt_inputs(list(prompts), max(batch_size, 1))
+        out[:, columns] = self._head(x, rows)
+        return out
+
+
+def load_exported(directory: str | Path, backend: str = "auto", threads: int | None = None) -> ExportedScorer:
+    """Load an exported model directory (read only) for scoring on `backend` ("auto", "onnx" or "triton").
+
+    Args:
+        directory: what `router_runtime.export.export_model` wrote.
+        backend: "auto" picks triton when a CUDA GPU and the triton extra are there, else onnx.
+        threads: ONNX Runtime intra-op threads; default: the CPU cores available to this process.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError(f"exported model directory {directory} does not exist")
+    manifest = read_manifest(directory)
+    if manifest.get("kind") == "score_table":
+        scores = json.loads((directory / SCORES).read_text())["scores"]
+        return ExportedScorer(manifest, list(scores), table=np.array(list(scores.values()), dtype=np.float64),
+                              backend="table")  # fmt: skip
+    chosen = select_backend(backend, exported=True)
+    head = load_head(directory)
+    scaler = PromptFeatureScaler.from_json(json.loads((directory / SCALER).read_text())) if manifest[
+        "use_prompt_features"] else None  # fmt: skip
+    encoder = OnnxEncoder(directory, threads, cuda=cuda_available())
+    expected = head.input_dim - (0 if scaler is None else N_FEATURES)
+    if encoder.dimension != expected:
+        raise UserError(f"exported model {directory}: the encoder gives {encoder.dimension} values, the head expects "
+                        f"{expected}")  # fmt: skip
+    return ExportedScorer(manifest, head.models, encoder=encoder, scaler=scaler, head=_runner(head, chosen),
+                          backend=chosen)  # fmt: skip
+
+
+def _runner(head: Head, backend: str) -> HeadRunner:
+    if backend == "triton":
+        from router_runtime.backends.triton import TritonHead
+
+        return TritonHead(head)
+    return partial(score_rows, head)
