@@ -11,7 +11,10 @@ from router_core.errors import UserError
 def add_parser(sub: Any) -> None:
     """Register the subcommand."""
     parser = sub.add_parser("serve", help="serve /score and /route over HTTP (see docs/serving.md)")
-    parser.add_argument("--model", required=True, help="saved model as TYPE/NAME")
+    parser.add_argument("--model", required=True, help="exported directory (router-cli export; served without torch) "
+                        "or saved model TYPE/NAME")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="ONNX Runtime threads for an exported directory (default: the available cores)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     batching = parser.add_argument_group("batching")
@@ -49,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
         batching = BatchConfig(args.batch_window_ms, args.max_batch_prompts, enabled=not args.no_batching)
     except ValueError as error:
         raise UserError(str(error)) from error
-    app = create_app(args.model, ServerConfig(limits, batching))
+    if args.threads is not None and args.threads < 1:
+        raise UserError("--threads must be at least 1")
+    app = create_app(args.model, ServerConfig(limits, batching, args.threads))
     uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="info",
                 limit_concurrency=args.max_concurrency, lifespan="on")  # fmt: skip
     return 0

@@ -11,10 +11,14 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+from router_core.errors import UserError
 from router_core.routing import route
+from router_core.store import ModelStore
 from router_runtime.batching import BatchConfig, ScoreBatcher, ScoreJob, ScoringModel
+from router_runtime.manifest import MANIFEST
 from router_runtime.requests import Limits, RequestError, ScoreRequest, parse_score_request
 
 try:
@@ -36,25 +40,41 @@ class ServerConfig:
 
     limits: Limits = field(default_factory=Limits)
     batching: BatchConfig = field(default_factory=BatchConfig)
+    threads: int | None = None
+    """ONNX Runtime intra-op threads of an exported directory (default: the cores available)."""
 
 
-def load_model(source: str) -> ScoringModel:
-    """The scorer of a saved model `TYPE/NAME` (or `NAME`) in the model store."""
+def load_model(source: str, threads: int | None = None) -> ScoringModel:
+    """An exported directory (`router-cli export`; scored without torch) or a saved model `TYPE/NAME` in the store.
+
+    A directory holding a manifest.json is an exported model; anything else names a saved model.
+    """
+    if (Path(source) / MANIFEST).is_file():
+        from router_runtime.exported import load_exported
+
+        return load_exported(Path(source), threads=threads)
     from router_core.pipeline import load_scorer
-    from router_core.store import ModelStore
 
-    return load_scorer(ModelStore().resolve(source))
+    try:
+        saved = ModelStore().resolve(source)
+    except UserError as error:
+        if Path(source).is_dir():
+            raise UserError(f"{source} is a directory without {MANIFEST}, so not an exported model (make one with "
+                            f"router-cli export), and not a saved model either: {error}") from error
+        raise
+    return load_scorer(saved)
 
 
 def create_app(model: str | Callable[[], ScoringModel], config: ServerConfig | None = None) -> Starlette:
     """The ASGI app serving one model.
 
     Args:
-        model: what `load_model` takes (a saved model `TYPE/NAME`), or a function returning a loaded scorer.
+        model: what `load_model` takes (an exported directory or a saved model `TYPE/NAME`), or a function
+            returning a loaded scorer.
         config: limits and batching (defaults: `ServerConfig()`).
     """
     config = config or ServerConfig()
-    load: Callable[[], ScoringModel] = (lambda: load_model(model)) if isinstance(model, str) else model
+    load: Callable[[], ScoringModel] = (lambda: load_model(model, config.threads)) if isinstance(model, str) else model
     name = model if isinstance(model, str) else getattr(model, "__name__", type(model).__name__)
 
     @asynccontextmanager
@@ -107,8 +127,10 @@ async def _models(request: Request) -> JSONResponse:
 
 async def _health(request: Request) -> JSONResponse:
     state = request.app.state
-    return JSONResponse({"status": "ok", "model": state.name, "known_models": len(state.scorer.known_models),
-                         "limits": asdict(state.config.limits), "batching": state.batcher.describe()})  # fmt: skip
+    return JSONResponse({"status": "ok", "model": state.name, "scorer": type(state.scorer).__name__,
+                         "backend": getattr(state.scorer, "backend", None),
+                         "known_models": len(state.scorer.known_models), "limits": asdict(state.config.limits),
+                         "batching": state.batcher.describe()})  # fmt: skip
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
