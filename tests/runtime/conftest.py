@@ -14,13 +14,13 @@ from tests.neural.conftest import TINY_EMBEDDING
 OPTIMIZER = {"optimizer_type": "adamw", "learning_rate": 0.003}
 SPECS = {
     "dense_network": {"model_type": "dense_network", "hidden_dims": [32, 16], "model_id_embedding_dim": 4,
-                      "min_model_comparisons": 1, "optimizer": OPTIMIZER},
+                      "min_model_occurrences": 1, "optimizer": OPTIMIZER},
     "dense_network_nofeat": {"model_type": "dense_network", "hidden_dims": [16], "model_id_embedding_dim": 4,
-                             "use_prompt_features": False, "model_bias": False, "min_model_comparisons": 1,
+                             "use_prompt_features": False, "model_bias": False, "min_model_occurrences": 1,
                              "optimizer": OPTIMIZER},
     "dn_embedding": {"model_type": "dn_embedding", "hidden_dims": [24, 24], "input_proj_dim": 8,
                      "use_skip_connections": True, "embedding_spec": TINY_EMBEDDING, "embedding_model_epochs": 1,
-                     "min_model_comparisons": 1, "optimizer": OPTIMIZER},
+                     "min_model_occurrences": 1, "optimizer": OPTIMIZER},
     "elo_scoring": {"model_type": "elo_scoring", "min_model_occurrences": 1},
 }  # fmt: skip
 

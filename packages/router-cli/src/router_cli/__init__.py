@@ -1,4 +1,4 @@
-"""The `router-cli` command: train, infer, evaluate, list, schema, serve (run `router-cli --help`).
+"""The `router-cli` command: train, infer, export, serve, evaluate, list, schema (run `router-cli --help`).
 
 Only argparse is imported at start-up; each subcommand imports what it needs when it runs, so
 `router-cli --help` and the prompt-agnostic paths never load torch.
@@ -11,9 +11,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from router_cli import evaluate, infer, list_models, schema, serve, train
+from router_cli import evaluate, export, infer, list_models, schema, serve, train
 
-COMMANDS = (train, infer, evaluate, list_models, schema, serve)
+COMMANDS = (train, infer, export, serve, evaluate, list_models, schema)
 
 
 def build_parser() -> argparse.ArgumentParser:

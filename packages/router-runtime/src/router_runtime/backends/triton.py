@@ -1,0 +1,200 @@
+"""The scoring head as one fused Triton kernel over all n prompts x k models, and the scorers that use it.
+
+The per-prompt side of the first layer (W_u u + b_1, S_u u) is one small matrix product per prompt; the kernel
+then does everything per (prompt, model) pair in one launch: add the precomputed model side, LayerNorm,
+LeakyReLU, shortcut, every later layer, the output layer, the model bias and base + alpha. Hidden widths are
+zero-padded to one power of two H; each layer's matrix product runs in column tiles of BN, its pre-activations
+go through a scratch buffer so the next layer sees whole rows. The numpy reference is `router_runtime.head`;
+`TRITON_INTERPRET=1` runs this kernel on CPU for the parity test. Needs the `triton` extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from router_core.errors import UserError
+from router_runtime.head import LEAKY_SLOPE, Head
+
+try:
+    import torch
+    import triton
+    import triton.language as tl
+except ImportError as error:  # pragma: no cover - depends on the install
+    raise UserError("the triton backend needs torch and triton: install router-runtime[triton]") from error
+
+BLOCK = 32
+"""(prompt, model) pairs per program."""
+
+
+@triton.jit
+def _layer_norm_act(y, g, b, width, offs_h, HAS_LN: tl.constexpr, SLOPE: tl.constexpr):
+    """LeakyReLU(LayerNorm(y)) over the first `width` of H columns; y (BLOCK, H), g and b (H,)."""
+    if HAS_LN:
+        valid = (offs_h < width)[None, :]
+        mean = tl.sum(tl.where(valid, y, 0.0), axis=1) / width
+        centred = tl.where(valid, y - mean[:, None], 0.0)
+        rstd = 1.0 / tl.sqrt(tl.sum(centred * centred, axis=1) / width + 1e-5)
+        y = centred * rstd[:, None] * g[None, :] + b[None, :]
+    return tl.where(y > 0, y, y * SLOPE)
+
+
+@triton.jit
+def head_kernel(
+    a_ptr, sa_ptr,  # (n, H): prompt side of layer 0 (W_u u + b_1) and of its shortcut (S_u u)
+    m_ptr, sm_ptr,  # (k, H): model side of layer 0 and of its shortcut
+    g0_ptr, be0_ptr,  # (H,): layer 0 LayerNorm weight and bias
+    w_ptr, b_ptr, g_ptr, be_ptr, s_ptr,  # layers 1..L-1: W and S (L-1, H, H) as (in, out); b, g, be (L-1, H)
+    widths_ptr,  # (L,) int32: true width of each layer (for LayerNorm)
+    ow_ptr, mb_ptr, base_ptr,  # (H,) output weights; (k,) model bias; (k,) base score
+    pre_ptr, sc_ptr,  # (n * k, H) scratch: pre-activations and shortcut of the layer being computed
+    out_ptr,  # (n, k) float32 scores
+    n, k, out_bias, alpha,
+    H: tl.constexpr, BN: tl.constexpr, N_LATER: tl.constexpr, HAS_LN: tl.constexpr, HAS_SC: tl.constexpr,
+    BLOCK: tl.constexpr, SLOPE: tl.constexpr,
+):  # fmt: skip
+    pair = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = pair < n * k
+    p = tl.where(live, pair // k, 0)
+    m = tl.where(live, pair % k, 0)
+    offs_h = tl.arange(0, H)
+    z = tl.load(a_ptr + p[:, None] * H + offs_h[None, :]) + tl.load(m_ptr + m[:, None] * H + offs_h[None, :])
+    z = _layer_norm_act(z, tl.load(g0_ptr + offs_h), tl.load(be0_ptr + offs_h), tl.load(widths_ptr), offs_h, HAS_LN,
+                        SLOPE)  # fmt: skip
+    if HAS_SC:
+        z += tl.load(sa_ptr + p[:, None] * H + offs_h[None, :]) + tl.load(sm_ptr + m[:, None] * H + offs_h[None, :])
+    rows = tl.where(live, pair, 0)[:, None] * H
+    for layer in tl.static_range(N_LATER):
+        for tile in tl.static_range(H // BN):
+            cols = tile * BN + tl.arange(0, BN)
+            w = tl.load(w_ptr + layer * H * H + offs_h[:, None] * H + cols[None, :])
+            y = tl.dot(z, w, input_precision="ieee") + tl.load(b_ptr + layer * H + cols)[None, :]
+            tl.store(pre_ptr + rows + cols[None, :], y, mask=live[:, None])
+            if HAS_SC:
+                s = tl.load(s_ptr + layer * H * H + offs_h[:, None] * H + cols[None, :])
+                tl.store(sc_ptr + rows + cols[None, :], tl.dot(z, s, input_precision="ieee"), mask=live[:, None])
+        tl.debug_barrier()  # the tiles of a row were written by other threads of this program
+        y = tl.load(pre_ptr + rows + offs_h[None, :], mask=live[:, None], other=0.0)
+        z = _layer_norm_act(y, tl.load(g_ptr + layer * H + offs_h), tl.load(be_ptr + layer * H + offs_h),
+                            tl.load(widths_ptr + layer + 1), offs_h, HAS_LN, SLOPE)  # fmt: skip
+        if HAS_SC:
+            z += tl.load(sc_ptr + rows + offs_h[None, :], mask=live[:, None], other=0.0)
+        tl.debug_barrier()  # the next layer overwrites the scratch rows
+    score = tl.sum(z * tl.load(ow_ptr + offs_h)[None, :], axis=1) + out_bias + tl.load(mb_ptr + m)
+    tl.store(out_ptr + p * k + m, tl.load(base_ptr + m) + alpha * score, mask=live)
+
+
+def _pad(array: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.zeros(shape, dtype=np.float32)
+    if array is not None:
+        out[tuple(slice(0, s) for s in array.shape)] = array
+    return out
+
+
+class TritonHead:
+    """A `HeadRunner` that scores with `head_kernel` on `device` ("cuda"; "cpu" only under TRITON_INTERPRET=1)."""
+
+    def __init__(self, head: Head, device: str = "cuda", max_scratch_bytes: int = 256 << 20) -> None:
+        layers = head.layers
+        has_ln = {layer.norm_weight is not None for layer in layers}
+        has_sc = {layer.shortcut is not None for layer in layers}
+        if len(has_ln) > 1 or len(has_sc) > 1:
+            raise UserError("the Triton head needs every layer to have (or lack) LayerNorm and shortcut alike")
+        self.head, self.device = head, torch.device(device)
+        self.has_ln, self.has_sc = has_ln.pop(), has_sc.pop()
+        self.H = H = max(16, triton.next_power_of_2(max(layer.width for layer in layers)))
+        self.BN = min(H, 64)
+        self.max_scratch_bytes = max_scratch_bytes
+        later = layers[1:]
+        tensor = self._tensor
+        self.w = tensor(np.stack([_pad(layer.weight.T, (H, H)) for layer in later]) if later else np.zeros((1, H, H)))
+        self.s = tensor(np.stack([_pad(layer.shortcut.T if layer.shortcut is not None else None, (H, H))
+                                  for layer in later]) if later and self.has_sc else np.zeros((1, 1, 1)))  # fmt: skip
+        self.b, self.g, self.be = (tensor(np.stack([_pad(getattr(layer, name), (H,)) for layer in later])
+                                          if later else np.zeros((1, H))) for name in ("bias", "norm_weight", "norm_bias"))  # fmt: skip
+        self.g0, self.be0 = tensor(_pad(layers[0].norm_weight, (H,))), tensor(_pad(layers[0].norm_bias, (H,)))
+        self.widths = torch.tensor([layer.width for layer in layers], dtype=torch.int32, device=self.device)
+        self.model_side = tensor(_pad(head.model_side, (len(head.models), H)))
+        self.model_shortcut = tensor(_pad(head.model_shortcut, (len(head.models), H)))
+        self.out_weight = tensor(_pad(head.out_weight, (H,)))
+        self.model_bias, self.base = tensor(head.model_bias), tensor(head.base)
+        self.projections = [(p.start, p.stop, tensor(p.weight), tensor(p.bias)) for p in head.projections]
+        first = layers[0]
+        self.w_u, self.b_1 = tensor(_pad(first.weight, (H, first.weight.shape[1]))), tensor(_pad(first.bias, (H,)))
+        self.s_u = tensor(_pad(first.shortcut, (H, first.weight.shape[1]))) if first.shortcut is not None else None
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(array, dtype=np.float32), device=self.device)
+
+    def prompt_side(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """W_u u + b_1 and S_u u, each (n, H), for prompt inputs x (n, input_dim) on the device."""
+        u = x
+        if self.projections:
+            u = torch.cat([torch.nn.functional.leaky_relu(x[:, a:b] @ w.T + bias, LEAKY_SLOPE)
+                           for a, b, w, bias in self.projections], dim=1)  # fmt: skip
+        side = u @ self.w_u.T + self.b_1
+        return side.contiguous(), (u @ self.s_u.T).contiguous() if self.s_u is not None else side
+
+    def __call__(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Scores (n, len(rows)) float32 of prompt inputs x (n, input_dim) against the head's models at `rows`."""
+        index = torch.as_tensor(rows, device=self.device)
+        k, out = len(rows), torch.empty((len(x), len(rows)), dtype=torch.float32, device=self.device)
+        chunk = max(1, self.max_scratch_bytes // (2 * 4 * self.H * max(k, 1)))
+        model_side = self.model_side[index].contiguous()
+        model_shortcut = self.model_shortcut[index].contiguous()
+        bias, base = self.model_bias[index].contiguous(), self.base[index].contiguous()
+        with torch.no_grad():
+            for start in range(0, len(x), chunk):
+                xs = self._tensor(x[start : start + chunk])
+                side, shortcut = self.prompt_side(xs)
+                self._launch(side, shortcut, model_side, model_shortcut, bias, base, out[start : start + len(xs)])
+        return out.cpu().numpy()
+
+    def _launch(self, side: torch.Tensor, shortcut: torch.Tensor, model_side: torch.Tensor,
+                model_shortcut: torch.Tensor, bias: torch.Tensor, base: torch.Tensor, out: torch.Tensor) -> None:  # fmt: skip
+        n, k = out.shape
+        pre = torch.empty((n * k, self.H), dtype=torch.float32, device=self.device)
+        sc = torch.empty_like(pre) if self.has_sc else pre
+        grid = (triton.cdiv(n * k, BLOCK),)
+        head_kernel[grid](side, shortcut, model_side, model_shortcut, self.g0, self.be0, self.w, self.b, self.g,
+                          self.be, self.s, self.widths, self.out_weight, bias, base, pre, sc, out, n, k,
+                          float(self.head.out_bias), float(self.head.alpha), H=self.H, BN=self.BN,
+                          N_LATER=len(self.head.layers) - 1, HAS_LN=self.has_ln, HAS_SC=self.has_sc, BLOCK=BLOCK,
+                          SLOPE=LEAKY_SLOPE)  # fmt: skip
+
+
+class TritonScorer:
+    """A saved prompt-aware model scored with its own (torch) encoder and the fused Triton head."""
+
+    def __init__(self, scorer: Any, device: str = "cuda") -> None:
+        from router_runtime.backends.torch import head_of
+
+        self.scorer = scorer
+        self.head = TritonHead(head_of(scorer), device)
+        self._index = {m: i for i, m in enumerate(scorer.known_models)}
+
+    @classmethod
+    def from_saved(cls, saved: Any) -> TritonScorer:
+        """The saved model (a `SavedModel` from the store) with the Triton head."""
+        from router_core.pipeline import load_scorer
+
+        scorer = load_scorer(saved)
+        if not scorer.spec.prompt_aware:
+            raise UserError(f"{saved.ref} is prompt-agnostic: it has no scoring head for the triton backend")
+        return cls(scorer)
+
+    @property
+    def known_models(self) -> tuple[str, ...]:
+        """Models seen in training."""
+        return tuple(self._index)
+
+    def score(self, prompts: Sequence[str], models: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        """Scores (n_prompts, n_models), float64; NaN for models never seen in training."""
+        out = np.full((len(prompts), len(models)), np.nan)
+        columns = [j for j, m in enumerate(models) if m in self._index]
+        if prompts and columns:
+            x, _ = self.scorer.prompt_inputs(list(prompts))
+            out[:, columns] = self.head(np.asarray(x, dtype=np.float32), np.array([self._index[models[j]] for j in columns]))
+        return out
