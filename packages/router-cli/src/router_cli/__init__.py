@@ -1,4 +1,4 @@
-"""The `router-cli` command: train, infer, export, evaluate, list, schema (run `router-cli --help`).
+"""The `router-cli` command: train, infer, export, serve, evaluate, list, schema (run `router-cli --help`).
 
 Only argparse is imported at start-up; each subcommand imports what it needs when it runs, so
 `router-cli --help` and the prompt-agnostic paths never load torch.
@@ -13,9 +13,9 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from router_cli import evaluate, export, infer, list_models, schema, train
+from router_cli import evaluate, export, infer, list_models, schema, serve, train
 
-COMMANDS = (train, infer, export, evaluate, list_models, schema)
+COMMANDS = (train, infer, export, serve, evaluate, list_models, schema)
 
 
 class Terminated(KeyboardInterrupt):

@@ -14,18 +14,22 @@ log = logging.getLogger(__name__)
 
 
 def score_models(scorer: Scorer, prompts: Sequence[str], models: Sequence[str], batch_size: int = 128) -> np.ndarray:
-    """Scores (n_prompts, n_models) with unknown models filled in.
+    """Scores (n_prompts, n_models) with unknown models filled in (see `fill_unknown_models`)."""
+    return fill_unknown_models(np.asarray(scorer.score(prompts, models, batch_size), dtype=np.float64), models)
 
-    A model the scorer never saw gets, for each prompt, the mean score of the known candidates (or 0.0 when no
-    candidate is known): it is neither preferred nor avoided. A warning names the unknown models.
+
+def fill_unknown_models(scores: np.ndarray, models: Sequence[str]) -> np.ndarray:
+    """`scores` (n_prompts, n_models) with every all-NaN column (a model never seen in training) filled in place.
+
+    An unknown model gets, for each prompt, the mean score of the known candidates (or 0.0 when no candidate is
+    known): it is neither preferred nor avoided. A warning names the unknown models. Returns `scores`.
     """
-    scores = np.asarray(scorer.score(prompts, models, batch_size), dtype=np.float64)
     unknown = np.isnan(scores).all(axis=0) if scores.size else np.zeros(len(models), dtype=bool)
     if unknown.any():
         names = ", ".join(m for m, u in zip(models, unknown, strict=True) if u)
         log.warning("models never seen in training get the mean score of the known candidates: %s", names)
         known = scores[:, ~unknown]
-        fill = known.mean(axis=1) if known.shape[1] else np.zeros(len(prompts))
+        fill = known.mean(axis=1) if known.shape[1] else np.zeros(scores.shape[0])
         scores[:, unknown] = fill[:, None]
     return scores
 

@@ -35,18 +35,46 @@ def _onnxruntime() -> Any:
     return onnxruntime
 
 
+class PromptTokenizer:
+    """The exported tokenizer (tokenizer.json + encoder.json), preparing text as the source sentence-transformer
+    does; shared by `OnnxEncoder` and the Triton preprocess model. Needs `tokenizers` only."""
+
+    def __init__(self, directory: Path) -> None:
+        from tokenizers import Tokenizer
+
+        self.config: dict[str, Any] = json.loads((directory / ENCODER_JSON).read_text())
+        self.pad_token_id = int(self.config["pad_token_id"])
+        self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(int(self.config["max_seq_length"]))
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text, prepared and truncated as the source sentence-transformer does."""
+        if self.config.get("strip", True):
+            texts = [t.strip() for t in texts]
+        if self.config.get("lowercase", False):
+            texts = [t.lower() for t in texts]
+        encodings = self.tokenizer.encode_batch(list(texts))
+        return [e.ids for e in encodings]
+
+    def pad(self, ids: Sequence[Sequence[int]], width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids and attention mask, each shape (len(ids), width) int64, rows padded with the pad token."""
+        tokens = np.full((len(ids), width), self.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for i, row in enumerate(ids):
+            tokens[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        return tokens, mask
+
+
 class OnnxEncoder:
     """Embeds texts with the exported tokenizer and ONNX graph; `encode` returns (n, dimension) float32."""
 
     def __init__(self, directory: Path, threads: int | None = None, cuda: bool = False) -> None:
-        from tokenizers import Tokenizer
-
         ort = _onnxruntime()
-        self.config: dict[str, Any] = json.loads((directory / ENCODER_JSON).read_text())
+        self.tokenizer = PromptTokenizer(directory)
+        self.config = self.tokenizer.config
         self.dimension = int(self.config["dimension"])
-        self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(int(self.config["max_seq_length"]))
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or available_cores()
         options.inter_op_num_threads = 1
@@ -60,29 +88,14 @@ class OnnxEncoder:
         """ONNX Runtime execution providers in use, best first."""
         return list(self.session.get_providers())
 
-    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each text, prepared and truncated as the source sentence-transformer does."""
-        if self.config.get("strip", True):
-            texts = [t.strip() for t in texts]
-        if self.config.get("lowercase", False):
-            texts = [t.lower() for t in texts]
-        encodings = self.tokenizer.encode_batch(list(texts))
-        return [e.ids for e in encodings]
-
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Embeddings, shape (len(texts), dimension), float32."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        ids = self.tokenize(texts)
+        ids = self.tokenizer.tokenize(texts)
         order = np.argsort([len(i) for i in ids], kind="stable")
-        pad = int(self.config["pad_token_id"])
         for start in range(0, len(order), max(batch_size, 1)):
             rows = order[start : start + batch_size]
-            width = max(len(ids[r]) for r in rows)
-            tokens = np.full((len(rows), width), pad, dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for i, r in enumerate(rows):
-                tokens[i, : len(ids[r])] = ids[r]
-                mask[i, : len(ids[r])] = 1
+            tokens, mask = self.tokenizer.pad([ids[r] for r in rows], max(len(ids[r]) for r in rows))
             feed = {"input_ids": tokens, "attention_mask": mask}
             out[rows] = self.session.run(None, {k: v.astype(self._int_types[k]) for k, v in feed.items()})[0]
         return out
