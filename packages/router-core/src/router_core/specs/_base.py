@@ -1,8 +1,19 @@
 """Base classes of every spec: frozen, unknown keys forbidden, attribute docstrings become schema descriptions."""
 
+import re
 from typing import Any, ClassVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+
+_SAVED_MODEL_REF = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9][A-Za-z0-9._@-]*$")
+
+
+def check_saved_model_ref(value: str | None) -> str | None:
+    """A reference to a saved model must be TYPE/NAME (no paths); None passes."""
+    if value is not None and not _SAVED_MODEL_REF.match(value):
+        raise ValueError("must be TYPE/NAME of a saved model, e.g. dn_embedding/my-model")
+    return value
 
 
 class SpecBase(BaseModel):

@@ -1,16 +1,13 @@
 """Spec of `dn_embedding`: an MLP over prompt embedding + prompt features + a fixed per-LLM embedding."""
 
-import re
 from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
-from router_core.specs._base import min_occurrences_field
+from router_core.specs._base import check_saved_model_ref, min_occurrences_field
 from router_core.specs._pairwise import PairwiseLossFields
 from router_core.specs.llm_embedding import LlmEmbeddingSpec
 from router_core.specs.optimizers import OptimizerSpec
-
-_REF_RE = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9][A-Za-z0-9._@-]*$")
 
 
 class DnEmbeddingSpec(PairwiseLossFields):
@@ -53,9 +50,7 @@ class DnEmbeddingSpec(PairwiseLossFields):
     @field_validator("load_embedding_model_from")
     @classmethod
     def _type_slash_name(cls, value: str | None) -> str | None:
-        if value is not None and not _REF_RE.match(value):
-            raise ValueError("must be TYPE/NAME of a saved model, e.g. dn_embedding/my-model")
-        return value
+        return check_saved_model_ref(value)
 
     @model_validator(mode="after")
     def _one_embedding_source(self) -> "DnEmbeddingSpec":
