@@ -42,6 +42,8 @@ CASES = [
                                              "d_out": 8, "num_attention_heads": 2, "pairs_per_model": 8,
                                              "models_per_batch": 4, "embeddings_per_model": 2,
                                              "optimizer": {"optimizer_type": "adamw"}}}),
+    Case("gradient_boosting", {"model_type": "gradient_boosting", "input_features": ["prompt_features", "model_id"],
+                               "max_depth": 3, "min_model_occurrences": 1}, epochs=3),
     Case("simple_scoring", {"model_type": "simple_scoring", "min_model_occurrences": 1,
                             "optimizer": {"optimizer_type": "adam", "learning_rate": 0.05}}),
 ]

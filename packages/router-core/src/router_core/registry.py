@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from router_core.errors import UserError
 
@@ -16,6 +16,7 @@ MODEL_TYPES: dict[str, str] = {
     "greedy_ranking": "router_classic.greedy_ranking:GreedyRankingScorer",
     "mcmf_scoring": "router_classic.mcmf_scoring:McmfScorer",
     "bradley_terry_scoring": "router_classic.bradley_terry_scoring:BradleyTerryScorer",
+    "gradient_boosting": "router_classic.gradient_boosting:GradientBoostingScorer",
     "dense_network": "router_neural.dense_network:DenseNetworkScorer",
     "dn_embedding": "router_neural.dn_embedding:DnEmbeddingScorer",
     "simple_scoring": "router_neural.simple_scoring:SimpleScoringScorer",
@@ -29,12 +30,17 @@ def scorer_class(model_type: str) -> type[Scorer]:
     """Import and return the scorer class of `model_type`."""
     if model_type not in MODEL_TYPES:
         raise UserError(f"unknown model type {model_type!r}; known: {', '.join(sorted(MODEL_TYPES))}")
-    module_name, _, class_name = MODEL_TYPES[model_type].partition(":")
+    return import_object(MODEL_TYPES[model_type], f"model type {model_type!r}")
+
+
+def import_object(target: str, needed_for: str) -> Any:
+    """The object at `target` ("module:name"); a `UserError` naming the package to install when it is missing."""
+    module_name, _, name = target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         package = _PACKAGES.get(module_name.split(".")[0], module_name.split(".")[0])
         if error.name and module_name.startswith(error.name):
-            raise UserError(f"model type {model_type!r} needs the package {package}: install it") from error
+            raise UserError(f"{needed_for} needs the package {package}: install it") from error
         raise
-    return getattr(module, class_name)
+    return getattr(module, name)

@@ -10,6 +10,7 @@ from router_core.specs.bradley_terry_scoring import BradleyTerryScoringSpec
 from router_core.specs.dense_network import DenseNetworkSpec
 from router_core.specs.dn_embedding import DnEmbeddingSpec
 from router_core.specs.elo_scoring import EloScoringSpec
+from router_core.specs.gradient_boosting import GradientBoostingSpec
 from router_core.specs.greedy_ranking import GreedyRankingSpec
 from router_core.specs.least_squares_scoring import LeastSquaresScoringSpec
 from router_core.specs.llm_embedding import AttentionEmbeddingSpec, LlmEmbeddingSpec
@@ -20,7 +21,8 @@ from router_core.specs.training import MAX_EPOCHS, DataSpec, LogSpec, ModelRef, 
 
 ModelSpec = Annotated[
     EloScoringSpec | DenseNetworkSpec | DnEmbeddingSpec | SimpleScoringSpec
-    | LeastSquaresScoringSpec | GreedyRankingSpec | McmfScoringSpec | BradleyTerryScoringSpec,
+    | LeastSquaresScoringSpec | GreedyRankingSpec | McmfScoringSpec | BradleyTerryScoringSpec
+    | GradientBoostingSpec,
     Field(discriminator="model_type"),
 ]
 """One model type's spec, chosen by its `model_type` field."""
@@ -109,6 +111,7 @@ __all__ = [
     "MODEL_SPECS",
     "BradleyTerryScoringSpec",
     "ClosedFormSpecBase",
+    "GradientBoostingSpec",
     "GreedyRankingSpec",
     "LeastSquaresScoringSpec",
     "McmfScoringSpec",

@@ -1,4 +1,4 @@
-"""Fields shared by the neural scorers' specs: the pairwise loss, tie / both_bad handling and sampling."""
+"""Fields shared by the pairwise scorers' specs: the pairwise loss, tie / both_bad handling and sampling."""
 
 from typing import Literal
 
@@ -9,8 +9,8 @@ from router_core.specs._base import ModelSpecBase
 RankingLoss = Literal["margin_ranking", "bradley_terry"]
 
 
-class PairwiseLossFields(ModelSpecBase):
-    """How a pair of scores is turned into a loss (shared by dense_network, dn_embedding and simple_scoring)."""
+class RankingLossFields(ModelSpecBase):
+    """How a pair of scores is turned into a loss (the neural scorers and gradient_boosting)."""
 
     ranking_loss_type: RankingLoss = "margin_ranking"
     """Loss on decisive battles: hinge max(0, margin - (s_win - s_lose)), or Bradley-Terry logistic loss."""
@@ -24,5 +24,10 @@ class PairwiseLossFields(ModelSpecBase):
     balance_model_samples: bool = True
     """Draw each epoch's battles with replacement in proportion to `router_core.sampling.balanced_weights`
     (1/count(A) + 1/count(B)), so that rarely seen models count as much as common ones."""
+
+
+class PairwiseLossFields(RankingLossFields):
+    """The loss fields plus gradient clipping (shared by dense_network, dn_embedding and simple_scoring)."""
+
     gradient_clip: float | None = Field(default=None, gt=0)
     """Clip the global gradient norm to this value (null = no clipping)."""
