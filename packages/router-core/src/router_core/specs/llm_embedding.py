@@ -1,8 +1,9 @@
 """Specs of the LLM-embedding stage: one fixed vector per LLM, learned from its (prompt, response) pairs."""
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from router_core.specs._base import SpecBase
 from router_core.specs.optimizers import OptimizerSpec
@@ -49,3 +50,31 @@ class AttentionEmbeddingSpec(SpecBase):
 
 LlmEmbeddingSpec = Annotated[AttentionEmbeddingSpec, Field(discriminator="embedding_type")]
 """How the per-LLM embedding is learned, chosen by `embedding_type`."""
+
+
+_REF_RE = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9][A-Za-z0-9._@-]*$")
+
+
+class LlmEmbeddingSource(SpecBase):
+    """Where a prompt-aware scorer's fixed per-LLM embeddings come from (dn_embedding, transformer_embedding)."""
+
+    embedding_spec: LlmEmbeddingSpec | None = None
+    """Learn the LLM embeddings in a first stage (give this or load_embedding_model_from)."""
+    load_embedding_model_from: str | None = None
+    """Reuse the LLM embeddings of a saved model, as TYPE/NAME (e.g. dn_embedding/my-model); they are copied
+    into this model, so retraining the source later does not change it."""
+    embedding_model_epochs: PositiveInt = 10
+    """Epochs of the LLM-embedding stage."""
+
+    @field_validator("load_embedding_model_from")
+    @classmethod
+    def _type_slash_name(cls, value: str | None) -> str | None:
+        if value is not None and not _REF_RE.match(value):
+            raise ValueError("must be TYPE/NAME of a saved model, e.g. dn_embedding/my-model")
+        return value
+
+    @model_validator(mode="after")
+    def _one_embedding_source(self) -> "LlmEmbeddingSource":
+        if (self.embedding_spec is None) == (self.load_embedding_model_from is None):
+            raise ValueError("give exactly one of embedding_spec and load_embedding_model_from")
+        return self
