@@ -10,14 +10,6 @@ from router_core.specs.bradley_terry_scoring import BradleyTerryScoringSpec
 from router_core.specs.dense_network import DenseNetworkSpec
 from router_core.specs.dn_embedding import DnEmbeddingSpec
 from router_core.specs.elo_scoring import EloScoringSpec
-from router_core.specs.finetuning import (
-    BitFitFineTuning,
-    FineTuningSpec,
-    FullFineTuning,
-    LastLayersFineTuning,
-    LoraFineTuning,
-    QLoraFineTuning,
-)
 from router_core.specs.greedy_ranking import GreedyRankingSpec
 from router_core.specs.least_squares_scoring import LeastSquaresScoringSpec
 from router_core.specs.llm_embedding import AttentionEmbeddingSpec, LlmEmbeddingSpec
@@ -25,11 +17,10 @@ from router_core.specs.mcmf_scoring import McmfScoringSpec
 from router_core.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpec
 from router_core.specs.simple_scoring import SimpleScoringSpec
 from router_core.specs.training import DataSpec, LogSpec, WandbSpec, check_model_name
-from router_core.specs.transformer_embedding import TransformerEmbeddingSpec
 
 ModelSpec = Annotated[
     EloScoringSpec | DenseNetworkSpec | DnEmbeddingSpec | SimpleScoringSpec
-    | LeastSquaresScoringSpec | GreedyRankingSpec | McmfScoringSpec | BradleyTerryScoringSpec | TransformerEmbeddingSpec,
+    | LeastSquaresScoringSpec | GreedyRankingSpec | McmfScoringSpec | BradleyTerryScoringSpec,
     Field(discriminator="model_type"),
 ]
 """One model type's spec, chosen by its `model_type` field."""
@@ -124,13 +115,6 @@ __all__ = [
     "AdamSpec",
     "AdamWSpec",
     "AttentionEmbeddingSpec",
-    "BitFitFineTuning",
-    "FineTuningSpec",
-    "FullFineTuning",
-    "LastLayersFineTuning",
-    "LoraFineTuning",
-    "QLoraFineTuning",
-    "TransformerEmbeddingSpec",
     "DenseNetworkSpec",
     "DnEmbeddingSpec",
     "LlmEmbeddingSpec",
