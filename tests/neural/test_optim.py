@@ -134,3 +134,18 @@ def test_muon_state_round_trips_through_state_dict():
     again, _ = build_optimizer(MuonSpec(), net)
     again.load_state_dict(optimizer.state_dict())
     assert torch.equal(again.state[net.hidden.weight]["momentum_buffer"], optimizer.state[net.hidden.weight]["momentum_buffer"])
+
+
+@pytest.mark.parametrize("optimizer_type", ["adam", "adamw", "muon"])
+def test_lr_scale_gives_named_submodules_their_own_scaled_groups(optimizer_type):
+    from pydantic import TypeAdapter
+
+    from router_core.specs import OptimizerSpec
+
+    opt_spec = TypeAdapter(OptimizerSpec).validate_python({"optimizer_type": optimizer_type})
+    module = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    optimizer, _ = build_optimizer(opt_spec, module, {"1": 10.0})
+    lr_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    for first, second in zip(module[0].parameters(), module[1].parameters(), strict=True):
+        assert lr_of[id(second)] == pytest.approx(10.0 * lr_of[id(first)])
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == 4

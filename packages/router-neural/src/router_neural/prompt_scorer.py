@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from router_core.data.types import Battles
 from router_core.features import PromptFeatureScaler, prompt_feature_matrix
@@ -65,6 +65,31 @@ class PromptScorer:
     def _network_from_config(self, config: dict[str, Any]) -> nn.Module:
         raise NotImplementedError
 
+    def _prompt_table(self, prompts: Sequence[str], device: torch.device, write_cache: bool = False,
+                      progress: bool = False) -> tuple[Any, int, int]:  # fmt: skip
+        """What `_forward` reads for the prompts (by row), the prompt vector's width and the feature count.
+
+        By default the rows of `prompt_inputs` as one tensor; transformer_embedding returns token ids instead.
+        """
+        inputs, feature_dim = self.prompt_inputs(prompts, write_cache=write_cache, progress=progress)
+        return torch.as_tensor(inputs, device=device), inputs.shape[1] - feature_dim, feature_dim
+
+    def _forward(self, table: Any, rows: Tensor, models: Tensor) -> Tensor:
+        """Scores (n,) of prompt rows (n,) of `table` paired with model indices (n,)."""
+        return self.network_(table[rows], models)
+
+    def _lr_scale(self) -> dict[str, float]:
+        """Learning-rate multipliers by submodule name of the network (see `build_optimizer`)."""
+        return {}
+
+    def _network_weights(self) -> dict[str, Tensor]:
+        """The network's tensors that `save` writes (by default its whole state dict)."""
+        return self.network_.state_dict()
+
+    def _load_network_weights(self, network: nn.Module, weights: dict[str, Tensor]) -> None:
+        """Put `_network_weights`' tensors into a freshly built network."""
+        network.load_state_dict(weights)
+
     def _save_extra(self, directory: Path) -> None:
         """Additional state files (dn_embedding: its LLM-embedding stage)."""
 
@@ -112,11 +137,10 @@ class PromptScorer:
             self.history_, self.loop_ = [], LoopState()
             train_prompts = unique_prompts(train)
             self.scaler_ = PromptFeatureScaler().fit(prompt_feature_matrix(train_prompts))
-        inputs, feature_dim = self.prompt_inputs(prompts, write_cache=True, progress=hooks.progress)
         device = default_device()
+        table, prompt_dim, feature_dim = self._prompt_table(prompts, device, write_cache=True, progress=hooks.progress)
         if not resume:
-            self.network_ = self._new_network(inputs.shape[1] - feature_dim, feature_dim, models, train, selection,
-                                              run, hooks).to(device)  # fmt: skip
+            self.network_ = self._new_network(prompt_dim, feature_dim, models, train, selection, run, hooks).to(device)
         elif len(models) > len(old):
             hooks.log(f"resuming with {len(models) - len(old)} models not seen before; optimizer state reset")
             self._grow(models[len(old) :], train, hooks)
@@ -124,13 +148,13 @@ class PromptScorer:
             self.loop_.optimizer = self.loop_.scheduler = None
         self.models_ = tuple(models)
         index = {m: i for i, m in enumerate(models)}
-        table = torch.as_tensor(inputs, device=device)
         checkpoint = hooks.checkpoint
         self.loop_ = train_pairs(
-            self.network_, lambda rows, ids: self.network_(table[rows], ids),
+            self.network_, lambda rows, ids: self._forward(table, rows, ids),
             pair_data(train, row_of, index), pair_data(selection, row_of, index), self.spec, run, hooks,
             n_models=len(models), previous=self.loop_ if resume else None,
             on_checkpoint=(lambda epoch: checkpoint(self, epoch)) if checkpoint else None, desc=self.spec.model_type,
+            lr_scale=self._lr_scale(),
         )  # fmt: skip
         self.history_ = self.loop_.history
         return self
@@ -147,11 +171,11 @@ class PromptScorer:
         self.network_.eval()
         device = next(self.network_.parameters()).device
         ids = torch.as_tensor([index[models[j]] for j in columns], device=device)
-        inputs = torch.as_tensor(self.prompt_inputs(list(prompts))[0], device=device)
+        table = self._prompt_table(list(prompts), device)[0]
         for start in range(0, len(prompts), max(batch_size, 1)):
-            x = inputs[start : start + batch_size]
-            scores = self.network_(x.repeat_interleave(len(ids), dim=0), ids.repeat(len(x)))
-            out[start : start + len(x), columns] = scores.view(len(x), len(ids)).double().cpu().numpy()
+            rows = torch.arange(start, min(start + max(batch_size, 1), len(prompts)), device=device)
+            scores = self._forward(table, rows.repeat_interleave(len(ids)), ids.repeat(len(rows)))
+            out[start : start + len(rows), columns] = scores.view(len(rows), len(ids)).double().cpu().numpy()
         return out
 
     # -- persistence -------------------------------------------------------------------------------------------
@@ -162,7 +186,7 @@ class PromptScorer:
             "format": 2,
             "models": list(self.models_),
             "scaler": self.scaler_.to_json(),
-            "network": {"config": self._network_config(), "weights": self.network_.state_dict()},
+            "network": {"config": self._network_config(), "weights": self._network_weights()},
             "loop": {"epochs_completed": loop.epochs_completed, "best_epoch": loop.best_epoch,
                      "optimizer": loop.optimizer, "scheduler": loop.scheduler},
             "history": self.history_,
@@ -179,7 +203,7 @@ class PromptScorer:
         scorer.scaler_ = PromptFeatureScaler.from_json(state["scaler"])
         scorer._load_extra(directory)
         network = scorer._network_from_config(state["network"]["config"])
-        network.load_state_dict(state["network"]["weights"])
+        scorer._load_network_weights(network, state["network"]["weights"])
         scorer.network_ = network.to(default_device()).eval()
         loop = state["loop"]
         scorer.history_ = state["history"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,12 +123,15 @@ def train_pairs(
     previous: LoopState | None = None,
     on_checkpoint: Callable[[int], None] | None = None,
     desc: str = "train",
+    lr_scale: Mapping[str, float] | None = None,
 ) -> LoopState:
     """Train `module` for `run.epochs` epochs and restore the epoch with the best accuracy on `selection`.
 
     `spec` is the scorer's spec: its loss fields (`PairwiseLossFields`), `optimizer` and `gradient_clip`. With
     `previous` (resume), optimizer and LR schedule continue from their saved state, epoch numbers continue, and the
-    starting weights compete with every new epoch for "best". Ties and both_bad are left out of training when
+    starting weights compete with every new epoch for "best". `lr_scale` multiplies the learning rates of named
+    submodules (`build_optimizer`). Only trainable parameters and buffers are kept for the best epoch, so a frozen
+    (possibly quantised) base is never copied. Ties and both_bad are left out of training when
     `non_ranking_loss_coeff` is 0 (they would add nothing). Without selection battles, train accuracy decides.
     """
     device = next(module.parameters()).device
@@ -138,7 +141,7 @@ def train_pairs(
         from router_core.errors import DataError
 
         raise DataError("no training battles the loss can use (all ties / both_bad with non_ranking_loss_coeff 0)")
-    optimizer, scheduler = build_optimizer(spec.optimizer, module)
+    optimizer, scheduler = build_optimizer(spec.optimizer, module, lr_scale)
     state = previous or LoopState()
     _restore_optimizer(optimizer, scheduler, state, hooks)
     start = state.epochs_completed
@@ -195,7 +198,7 @@ def train_pairs(
         hooks.epoch_done(record, epoch)
         if on_checkpoint is not None and run.save_every and epoch % run.save_every == 0:
             on_checkpoint(epoch)
-    module.load_state_dict(best_state)
+    _restore_state(module, best_state)
     module.eval()
     return LoopState(start + run.epochs, best_epoch, optimizer.state_dict(),
                      scheduler.state_dict() if scheduler is not None else None, history)
@@ -213,7 +216,16 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, scheduler: Any, state: 
 
 
 def _copy_state(module: nn.Module) -> dict[str, Tensor]:
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+    """What training changes: the trainable parameters and the buffers."""
+    tensors = dict(module.named_buffers()) | {n: p for n, p in module.named_parameters() if p.requires_grad}
+    return {k: v.detach().clone() for k, v in tensors.items()}
+
+
+def _restore_state(module: nn.Module, state: dict[str, Tensor]) -> None:
+    current = dict(module.named_buffers()) | dict(module.named_parameters())
+    with torch.no_grad():
+        for name, value in state.items():
+            current[name].copy_(value)
 
 
 def _line(record: dict[str, float], best_epoch: int | None) -> str:

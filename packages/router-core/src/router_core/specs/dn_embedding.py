@@ -2,16 +2,15 @@
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt
 
 from router_core.specs._base import min_occurrences_field
 from router_core.specs._pairwise import PairwiseLossFields
-from router_core.specs.llm_embedding import LlmEmbeddingSpec
+from router_core.specs.llm_embedding import LlmEmbeddingSource
 from router_core.specs.optimizers import OptimizerSpec
-from router_core.specs.training import ModelRef
 
 
-class DnEmbeddingSpec(PairwiseLossFields):
+class DnEmbeddingSpec(PairwiseLossFields, LlmEmbeddingSource):
     """Score(prompt, model) = residual MLP over projections of the prompt embedding, the prompt features and the
     model's LLM embedding, learned first from (prompt, response) pairs or loaded from a saved model."""
 
@@ -27,13 +26,6 @@ class DnEmbeddingSpec(PairwiseLossFields):
     """Dropout after every hidden block."""
     embedding_model_name: str = "all-MiniLM-L6-v2"
     """Sentence-transformers model for prompt embeddings (all-MiniLM-L6-v2 is packaged and works offline)."""
-    embedding_spec: LlmEmbeddingSpec | None = None
-    """Learn the LLM embeddings in a first stage (give this or load_embedding_model_from)."""
-    load_embedding_model_from: ModelRef | None = None
-    """Reuse the LLM embeddings of a saved model, as TYPE/NAME or NAME (e.g. dn_embedding/my-model); they are copied
-    into this model, so retraining the source later does not change it."""
-    embedding_model_epochs: PositiveInt = 10
-    """Epochs of the LLM-embedding stage."""
     use_skip_connections: bool = False
     """Add a shortcut around every hidden block (identity, or a bias-free Linear when widths differ)."""
     input_proj_dim: PositiveInt = 64
@@ -47,9 +39,3 @@ class DnEmbeddingSpec(PairwiseLossFields):
     min_model_occurrences: int = min_occurrences_field(20)
     """Battles whose models appear fewer times than this (either side, any outcome) are dropped before training
     (`min_model_comparisons` is accepted as another name for it)."""
-
-    @model_validator(mode="after")
-    def _one_embedding_source(self) -> "DnEmbeddingSpec":
-        if (self.embedding_spec is None) == (self.load_embedding_model_from is None):
-            raise ValueError("give exactly one of embedding_spec and load_embedding_model_from")
-        return self

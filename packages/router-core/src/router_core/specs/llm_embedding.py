@@ -6,6 +6,7 @@ from pydantic import Field, PositiveInt, model_validator
 
 from router_core.specs._base import SpecBase
 from router_core.specs.optimizers import OptimizerSpec
+from router_core.specs.training import ModelRef
 
 
 class AttentionEmbeddingSpec(SpecBase):
@@ -49,3 +50,21 @@ class AttentionEmbeddingSpec(SpecBase):
 
 LlmEmbeddingSpec = Annotated[AttentionEmbeddingSpec, Field(discriminator="embedding_type")]
 """How the per-LLM embedding is learned, chosen by `embedding_type`."""
+
+
+class LlmEmbeddingSource(SpecBase):
+    """Where a prompt-aware scorer's fixed per-LLM embeddings come from (dn_embedding, transformer_embedding)."""
+
+    embedding_spec: LlmEmbeddingSpec | None = None
+    """Learn the LLM embeddings in a first stage (give this or load_embedding_model_from)."""
+    load_embedding_model_from: ModelRef | None = None
+    """Reuse the LLM embeddings of a saved model, as TYPE/NAME or NAME (e.g. dn_embedding/my-model); they are copied
+    into this model, so retraining the source later does not change it."""
+    embedding_model_epochs: PositiveInt = 10
+    """Epochs of the LLM-embedding stage."""
+
+    @model_validator(mode="after")
+    def _one_embedding_source(self) -> "LlmEmbeddingSource":
+        if (self.embedding_spec is None) == (self.load_embedding_model_from is None):
+            raise ValueError("give exactly one of embedding_spec and load_embedding_model_from")
+        return self
