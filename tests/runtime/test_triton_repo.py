@@ -127,3 +127,25 @@ def test_protobuf_text_rendering() -> None:
                     'nested {\n  x: 1.5\n}\nitem {\n  k: "v"\n}\nitem {\n  k: "w"\n}\n')  # fmt: skip
     with pytest.raises(ValueError, match="non-ASCII"):
         render_pbtxt({"name": "é"})
+
+
+def test_router_cli_export_writes_a_triton_repository(trained_store, exported, monkeypatch, tmp_path, capsys) -> None:
+    from router_cli import build_parser, main
+    from router_runtime.triton_repo import TritonOptions
+
+    monkeypatch.setenv("ROUTER_HOME", str(trained_store.home))
+    assert main(["export", "--model", "dense_network/dense_network_nofeat", "--output", str(tmp_path / "fresh"),
+                 "--format", "triton-repo", "--triton-name", "dn", "--triton-queue-delay-us", "500"]) == 0  # fmt: skip
+    assert "clients call 'dn'" in capsys.readouterr().out
+    config = parse_config(tmp_path / "fresh" / "dn_encoder")
+    assert config.dynamic_batching.max_queue_delay_microseconds == 500
+    # an exported directory converts without exporting again
+    assert main(["export", "--model", str(exported("dense_network_nofeat")), "--output", str(tmp_path / "from-dir"),
+                 "--format", "triton-repo"]) == 0  # fmt: skip
+    assert (tmp_path / "from-dir" / "router_head" / "1" / "head.safetensors").is_file()
+    assert main(["export", "--model", str(exported("dense_network_nofeat")), "--output", str(tmp_path / "bad"),
+                 "--format", "triton-repo", "--triton-name", "no/slash"]) == 2  # fmt: skip
+    args = build_parser().parse_args(["export", "--model", "x", "--output", "y"])
+    defaults = TritonOptions()
+    assert (args.triton_name, args.triton_max_batch_size, args.triton_queue_delay_us) == (
+        defaults.name, defaults.max_batch_size, defaults.max_queue_delay_us)
