@@ -104,8 +104,9 @@ def test_router_cli_serve_runs_a_saved_model_on_loopback(tmp_path: Path) -> None
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
-    # uvicorn shuts down cleanly on SIGTERM, then re-raises the signal for its parent to see
-    assert process.returncode == -15 and "Application shutdown complete" in output, output
+    # uvicorn shuts down cleanly on SIGTERM: a graceful stop, exit 0 (or the re-raised signal, where the CLI's own
+    # SIGTERM handler is not installed)
+    assert process.returncode in (0, -15) and "Application shutdown complete" in output, output
     assert "serving elo_scoring/elo_smoke (" in output
 
 
