@@ -26,6 +26,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--bootstrap-rounds", type=int, default=1000, help="rounds of the accuracy interval")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     parser.add_argument("--batch-size", type=int, default=128, help="prompts per scoring batch (default 128)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar over the bootstrap rounds")
     parser.set_defaults(run=run)
 
 
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     results = {}
     for model in saved:
         results[model.ref] = evaluate(load_scorer(model), battles, LogisticLink.load(model.path),
-                                      args.bootstrap_rounds, seed=args.seed, batch_size=args.batch_size)  # fmt: skip
+                                      args.bootstrap_rounds, seed=args.seed, batch_size=args.batch_size,
+                                      progress=not args.no_progress)  # fmt: skip
     print(format_table(results))
     if any("per_category" in r for r in results.values()):
         print("\naccuracy (decisive pairs) per category")

@@ -20,7 +20,7 @@ def score_models(scorer: Scorer, prompts: Sequence[str], models: Sequence[str], 
     candidate is known): it is neither preferred nor avoided. A warning names the unknown models.
     """
     scores = np.asarray(scorer.score(prompts, models, batch_size), dtype=np.float64)
-    unknown = np.isnan(scores).all(axis=0) if scores.size else np.zeros(len(models), dtype=bool)
+    unknown = np.asarray(np.isnan(scores).all(axis=0), dtype=bool) if scores.size else np.zeros(len(models), dtype=bool)
     if unknown.any():
         names = ", ".join(m for m, u in zip(models, unknown, strict=True) if u)
         log.warning("models never seen in training get the mean score of the known candidates: %s", names)
