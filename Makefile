@@ -1,5 +1,5 @@
 # Developer shortcuts; the README's two commands are all a fresh machine needs.
-.PHONY: install test test-slow lint schema bench-cli
+.PHONY: install test test-slow lint typecheck schema bench-cli
 
 install:
 	uv sync --all-packages
@@ -12,6 +12,9 @@ test-slow:
 
 lint:
 	uv run ruff check packages tests benchmarks
+
+typecheck:
+	uv run basedpyright
 
 schema:
 	uv run router-cli schema --output training_specs/schema.json

@@ -1,4 +1,5 @@
-"""One contract over every model type: fit -> score -> save -> load -> score, shapes, finiteness, idempotent refit.
+"""One contract over every model type: fit -> score -> save -> load -> score, shapes, finiteness, scores
+independent of the batch size, idempotent refit.
 
 Adding a model type = adding one `Case` row.
 """
@@ -79,6 +80,10 @@ def test_contract(case: Case, tmp_path: Path):
     assert scores.shape == (2, 3) and scores.dtype == np.float64
     assert np.isfinite(scores[:, :2]).all() and np.isnan(scores[:, 2]).all()
     assert set(scorer.known_models) == {f"model-{i}" for i in range(5)}
+    many = [f"{topic} #{i}" for i in range(3) for topic in TOPICS] + ["a new prompt"]  # 10 prompts
+    by_one, all_at_once = scorer.score(many, models, 1), scorer.score(many, models, 64)
+    np.testing.assert_allclose(by_one, all_at_once, rtol=1e-5, atol=1e-6)  # the batch size never changes a score
+    np.testing.assert_allclose(scorer.score(many, models, 3), all_at_once, rtol=1e-5, atol=1e-6)  # ragged batches
 
     scorer.save(tmp_path)
     loaded = type(scorer).load(tmp_path, scorer.spec)

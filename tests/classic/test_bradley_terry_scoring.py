@@ -23,7 +23,7 @@ def _spec(**fields) -> BradleyTerryScoringSpec:
 
 
 def _battles(rows: list[tuple[str, str, str]]) -> Battles:
-    return Battles.from_records(Battle(model_a=a, model_b=b, winner=w) for a, b, w in rows)  # type: ignore[arg-type]
+    return Battles.from_records(Battle(model_a=a, model_b=b, winner=w) for a, b, w in rows)
 
 
 def _fit(battles: Battles, **fields) -> BradleyTerryScorer:

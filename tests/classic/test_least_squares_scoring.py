@@ -18,7 +18,7 @@ EMPTY = Battles.from_records([])
 # a beat b 3-1 (t = 0.5), b beat c 3-1 (t = 0.5), a and c 1-1 (t = 0); plus ties, which are ignored
 ROWS = [("a", "b", "model_a")] * 3 + [("a", "b", "model_b")] + [("b", "c", "model_a")] * 3 + [("c", "b", "model_a")]
 ROWS += [("a", "c", "model_a"), ("c", "a", "model_a"), ("a", "c", "tie"), ("b", "c", "both_bad")]
-HAND = Battles.from_records(Battle(model_a=a, model_b=b, winner=w) for a, b, w in ROWS)  # type: ignore[arg-type]
+HAND = Battles.from_records(Battle(model_a=a, model_b=b, winner=w) for a, b, w in ROWS)
 
 
 def _scorer(**fields) -> LeastSquaresScorer:

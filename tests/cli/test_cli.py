@@ -118,9 +118,11 @@ def test_schema_command_matches_committed_schema(capsys):
     assert capsys.readouterr().out == (ROOT / "training_specs" / "schema.json").read_text()
 
 
-def test_python_dash_m_and_console_script():
-    result = subprocess.run([sys.executable, "-m", "router_cli", "--help"], capture_output=True, text=True, check=False)
-    assert result.returncode == 0 and "train" in result.stdout
+@pytest.mark.parametrize("command", [[sys.executable, "-m", "router_cli"], [str(Path(sys.executable).parent / "router-cli")]],
+                         ids=["python -m router_cli", "router-cli"])  # fmt: skip
+def test_python_dash_m_and_console_script(command: list[str]):
+    result = subprocess.run([*command, "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "train" in result.stdout and "infer" in result.stdout
 
 
 def test_validation_split_zero_trains_on_everything(tmp_path: Path, capsys):

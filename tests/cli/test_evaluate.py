@@ -6,7 +6,10 @@ from pathlib import Path
 import pytest
 
 from router_cli import main
+from router_core.data.loading import load_file
 from router_core.data.types import Battle
+from router_core.pipeline import load_scorer
+from router_core.store import ModelStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "training_specs"
@@ -28,7 +31,9 @@ def test_one_model_writes_flat_metrics(trained: list[str], router_home: Path, fi
     result = json.loads(out.read_text())
     assert result["model"] == trained[0] and result["data"] == [str(votes)]
     assert 0 <= result["pairwise_accuracy"] <= 1 and 0 < result["log_loss"] < 1.5 and result["n_pairs"] > 10
-    assert result["n_battles"] == 60 and result["n_skipped"] >= 0 and result["probabilities"] == "logistic_link"
+    known = set(load_scorer(ModelStore().resolve(trained[0])).index_)
+    unseen = sum(b.model_a not in known or b.model_b not in known for b in load_file(votes))
+    assert result["n_battles"] == 60 and result["n_skipped"] == unseen and result["probabilities"] == "logistic_link"
     assert "pairwise_accuracy" in capsys.readouterr().out
 
 

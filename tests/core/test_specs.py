@@ -80,7 +80,7 @@ def test_wandb_block_and_schema_key_are_accepted():
 def test_specs_are_frozen():
     spec = parse_training_spec(_spec())
     with pytest.raises(ValidationError):
-        spec.epochs = 3  # type: ignore[misc]
+        setattr(spec, "epochs", 3)  # what `spec.epochs = 3` does, which a type checker would reject
 
 
 def test_schema_describes_fields_from_docstrings():

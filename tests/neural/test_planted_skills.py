@@ -13,6 +13,9 @@ from router_core.synthetic import best_prompt_agnostic_accuracy
 from router_core.testing import quiet_fit_args
 from tests.neural.conftest import TINY_EMBEDDING
 
+# 20 epochs on 3,000 battles: ~5 s per model type on an idle 2-core machine, minutes on a busy one.
+pytestmark = pytest.mark.slow
+
 SPECS = {
     "dense_network": {"model_type": "dense_network", "hidden_dims": [64], "model_id_embedding_dim": 8,
                       "optimizer": {"optimizer_type": "adamw", "learning_rate": 0.003}},

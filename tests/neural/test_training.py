@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from router_core.errors import DataError
 from router_core.sampling import sampling_probabilities
 from router_core.scorer import RunConfig, TrainHooks
 from router_core.specs import SimpleScoringSpec
@@ -91,7 +92,7 @@ def test_ties_are_dropped_when_their_coefficient_is_zero():
     data = pairs(200, 0)
     ties_only = data.select(data.winner == 2)
     module = ModelScores(4)
-    with pytest.raises(Exception, match="no training battles"):
+    with pytest.raises(DataError, match="no training battles"):
         train_pairs(module, module, ties_only, ties_only, SPEC, *options(1), n_models=4)
     with_ties = SPEC.model_copy(update={"non_ranking_loss_coeff": 1.0})
     train_pairs(module, module, ties_only, ties_only, with_ties, *options(5), n_models=4)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from statistics import NormalDist
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 
 import numpy as np
 
@@ -29,7 +29,7 @@ TIE_MODELS = {"davidson": bt.DAVIDSON, "rao_kupper": bt.RAO_KUPPER}
 class BradleyTerryScorer(PerModelScorer):
     """Fitted state: `scores_` (theta), `tie_model_` (kernel code), `tie_parameter_`, `intervals_`."""
 
-    spec_type: ClassVar[type[BradleyTerryScoringSpec]] = BradleyTerryScoringSpec
+    spec_type = BradleyTerryScoringSpec
     spec: BradleyTerryScoringSpec
 
     def fit(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 
 import numpy as np
 
@@ -22,7 +22,7 @@ class EloScorer(PerModelScorer):
     `scores_` holds rating - initial_rating; scoring, saving and loading come from `PerModelScorer`.
     """
 
-    spec_type: ClassVar[type[EloScoringSpec]] = EloScoringSpec
+    spec_type = EloScoringSpec
 
     def fit(self, train: Battles, selection: Battles, run: RunConfig, hooks: TrainHooks) -> Self:
         """Run the Elo passes, keeping the epoch with the best accuracy on `selection` (the last epoch when it is

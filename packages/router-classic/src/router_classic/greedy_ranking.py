@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 
 from router_classic._per_model import PerModelScorer, decisive_wins, training_accuracy
@@ -16,7 +14,7 @@ from router_core.specs import GreedyRankingSpec
 class GreedyRankingScorer(PerModelScorer):
     """Rank by wins - losses (then win rate); `score_normalization` turns the rank into a score."""
 
-    spec_type: ClassVar[type[GreedyRankingSpec]] = GreedyRankingSpec
+    spec_type = GreedyRankingSpec
     spec: GreedyRankingSpec
 
     def _fit_scores(self, train: Battles, run: RunConfig) -> np.ndarray:

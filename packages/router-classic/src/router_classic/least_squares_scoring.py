@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 
 from router_classic._per_model import PerModelScorer, decisive_wins, training_accuracy
@@ -16,7 +14,7 @@ from router_core.specs import LeastSquaresScoringSpec
 class LeastSquaresScorer(PerModelScorer):
     """Scores minimising sum_pairs w_ij (s_i - s_j - t_ij)^2 (t_ij: win-rate difference), then z-normalised."""
 
-    spec_type: ClassVar[type[LeastSquaresScoringSpec]] = LeastSquaresScoringSpec
+    spec_type = LeastSquaresScoringSpec
     spec: LeastSquaresScoringSpec
 
     def _fit_scores(self, train: Battles, run: RunConfig) -> np.ndarray:

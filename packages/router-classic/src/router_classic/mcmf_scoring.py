@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 
 from router_classic._per_model import PerModelScorer, decisive_wins, training_accuracy
@@ -26,7 +24,7 @@ class McmfScorer(PerModelScorer):
     Each connected group of models (linked by decisive battles) is centred at 0.
     """
 
-    spec_type: ClassVar[type[McmfScoringSpec]] = McmfScoringSpec
+    spec_type = McmfScoringSpec
     spec: McmfScoringSpec
 
     def _fit_scores(self, train: Battles, run: RunConfig) -> np.ndarray:

@@ -31,6 +31,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--seed", type=bounded_int(0, 2**31 - 1), default=0, help="seed of the bootstrap")
     parser.add_argument("--batch-size", type=bounded_int(1, 1_048_576), default=128,
                         help="prompts per scoring batch (default 128)")  # fmt: skip
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar over the bootstrap rounds")
     parser.set_defaults(run=run)
 
 
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     results = {}
     for model in saved:
         results[model.ref] = evaluate(load_scorer(model), battles, LogisticLink.load(model.path),
-                                      args.bootstrap_rounds, seed=args.seed, batch_size=args.batch_size)  # fmt: skip
+                                      args.bootstrap_rounds, seed=args.seed, batch_size=args.batch_size,
+                                      progress=not args.no_progress)  # fmt: skip
     print(format_table(results))
     if any("per_category" in r for r in results.values()):
         print("\naccuracy (decisive pairs) per category")

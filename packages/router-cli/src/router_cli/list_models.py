@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no saved models in {store.models_dir}")
         return 0
-    width = max(len(r["model"]) for r in rows)
+    width = max(len(str(r["model"])) for r in rows)
     print(f"{'MODEL':<{width}}  {'CREATED':<25}  VAL_ACC")
     for r in rows:
         acc = r["validation_accuracy"]

@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from router_runtime.server import BatchConfig, Limits, ServerConfig, create_app
+        from router_runtime.batching import BatchConfig
+        from router_runtime.requests import Limits
+        from router_runtime.server import ServerConfig, create_app
     except ImportError as error:
         raise UserError(f"router-cli serve needs router-runtime[server] (starlette, uvicorn): {error}") from error
     if not 0 <= args.port <= 65535:

@@ -68,7 +68,7 @@ class LogisticLink:
             raise DataError(f"{path}: damaged calibration file (non-numeric {', '.join(kinds)})")
         if not np.isfinite(link["coef"]):
             raise DataError(f"{path}: damaged calibration file (coef is {link['coef']})")
-        return cls(**{k: kind(link[k]) for k, kind in kinds.items()})
+        return cls(coef=float(link["coef"]), n_battles=int(link["n_battles"]), train_log_loss=float(link["train_log_loss"]))
 
 
 def fit_logistic_link(diff: np.ndarray, a_won: np.ndarray, l2: float = 1e-4, max_iter: int = 100) -> LogisticLink:
@@ -132,6 +132,7 @@ def evaluate(
     level: float = 0.95,
     seed: int = 0,
     batch_size: int = 128,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Metrics of a fitted scorer on battles (see docs/evaluation.md for each definition).
 
@@ -143,7 +144,7 @@ def evaluate(
     known = np.isfinite(score_a) & np.isfinite(score_b)
     probs = _outcome_probabilities(scorer, battles, score_a, score_b, link)
     result: dict[str, Any] = {
-        **_block(score_a, score_b, battles.winner, known, probs, bootstrap_rounds, level, seed),
+        **_block(score_a, score_b, battles.winner, known, probs, bootstrap_rounds, level, seed, progress),
         "n_battles": len(battles),
         "n_skipped": int((~known).sum()),
         "probabilities": "model" if isinstance(scorer, OutcomeModel) else "logistic_link" if link else None,
@@ -186,6 +187,7 @@ def _block(
     rounds: int,
     level: float,
     seed: int,
+    progress: bool = False,
 ) -> dict[str, Any]:
     decisive = known & (winner <= B_WINS)
     accuracy, n_pairs = pairwise_accuracy(score_a[known], score_b[known], winner[known])
@@ -193,7 +195,7 @@ def _block(
     if rounds:
         diff, a_won = (score_a - score_b)[decisive], winner[decisive] == A_WINS
         correct = np.where(a_won, diff > 0, diff < 0).astype(np.float64)
-        out["pairwise_accuracy_ci"] = [_num(v) for v in bootstrap_interval(correct, rounds, level, seed)]
+        out["pairwise_accuracy_ci"] = [_num(v) for v in bootstrap_interval(correct, rounds, level, seed, progress)]
     out["n_ties"] = int((known & ((winner == TIE) | (winner == BOTH_BAD))).sum())
     if probs is None:
         out["log_loss"] = out["brier"] = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from router_core.data.types import A_WINS, B_WINS
+from router_core.scorer import progress_bar
 
 
 def pairwise_accuracy(score_a: np.ndarray, score_b: np.ndarray, winner: np.ndarray) -> tuple[float, int]:
@@ -65,7 +66,7 @@ def categorical_log_loss(probs: np.ndarray, labels: np.ndarray, eps: float = 1e-
 
 
 def bootstrap_interval(
-    values: np.ndarray, rounds: int = 1000, level: float = 0.95, seed: int = 0
+    values: np.ndarray, rounds: int = 1000, level: float = 0.95, seed: int = 0, progress: bool = False
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of `values` (resampled with replacement); (nan, nan) if empty.
 
@@ -74,6 +75,7 @@ def bootstrap_interval(
         rounds: bootstrap resamples.
         level: coverage of the interval.
         seed: seed of the resampling.
+        progress: show a progress bar over the rounds (on a terminal).
     """
     n = values.size
     if n == 0:
@@ -81,9 +83,11 @@ def bootstrap_interval(
     rng = np.random.default_rng(seed)
     means = np.empty(rounds)
     chunk = max(1, 2_000_000 // n)  # bounds memory: chunk x n indices at a time
-    for start in range(0, rounds, chunk):
-        stop = min(rounds, start + chunk)
-        means[start:stop] = values[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+    with progress_bar(None, "bootstrap rounds", enabled=progress, total=rounds) as bar:
+        for start in range(0, rounds, chunk):
+            stop = min(rounds, start + chunk)
+            means[start:stop] = values[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+            bar.update(stop - start)
     alpha = 1 - level
     low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)

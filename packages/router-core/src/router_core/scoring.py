@@ -24,7 +24,7 @@ def fill_unknown_models(scores: np.ndarray, models: Sequence[str]) -> np.ndarray
     An unknown model gets, for each prompt, the mean score of the known candidates (or 0.0 when no candidate is
     known): it is neither preferred nor avoided. A warning names the unknown models. Returns `scores`.
     """
-    unknown = np.isnan(scores).all(axis=0) if scores.size else np.zeros(len(models), dtype=bool)
+    unknown = np.asarray(np.isnan(scores).all(axis=0), dtype=bool) if scores.size else np.zeros(len(models), dtype=bool)
     if unknown.any():
         names = ", ".join(m for m, u in zip(models, unknown, strict=True) if u)
         log.warning("models never seen in training get the mean score of the known candidates: %s", names)

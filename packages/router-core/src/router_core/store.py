@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +64,7 @@ DAMAGE = (KeyError, IndexError, TypeError, ValueError, AttributeError, FileNotFo
 
 
 @contextmanager
-def reading_model_files(path: Path) -> Iterator[None]:
+def reading_model_files(path: Path) -> Generator[None, None, None]:
     """Turn the errors of reading a damaged model directory into one `DataError` naming it."""
     try:
         yield
@@ -221,7 +221,7 @@ def _saved(path: Path) -> SavedModel:
 
 
 @contextmanager
-def _name_lock(final: Path, wait: bool, quiet: bool = False) -> Iterator[bool]:
+def _name_lock(final: Path, wait: bool, quiet: bool = False) -> Generator[bool, None, None]:
     """Exclusive lock on `.NAME.lock` beside the model; yields False when `wait` is False and it is held."""
     with open(final.parent / f".{final.name}.lock", "a") as handle:
         try:

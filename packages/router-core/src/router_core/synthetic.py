@@ -95,8 +95,8 @@ def best_prompt_agnostic_accuracy(battles: list[Battle]) -> float:
     for b in battles:
         if b.winner not in ("model_a", "model_b"):
             continue
-        key = tuple(sorted((b.model_a, b.model_b)))
-        first_won = (b.winner == "model_a") == (b.model_a == key[0])
-        wins.setdefault(key, [0, 0])[0 if first_won else 1] += 1  # type: ignore[index]
+        first, second = sorted((b.model_a, b.model_b))
+        first_won = (b.winner == "model_a") == (b.model_a == first)
+        wins.setdefault((first, second), [0, 0])[0 if first_won else 1] += 1
     total = sum(sum(c) for c in wins.values())
     return sum(max(c) for c in wins.values()) / total if total else float("nan")

@@ -90,7 +90,7 @@ def _battles(names: list[str], a: np.ndarray, b: np.ndarray, winner: np.ndarray,
     prompts = [f"synthetic prompt {i}" for i in range(max(n_prompts, 1))]
     labels = [WINNERS[w] for w in winner.tolist()]
     records = [
-        Battle(model_a=names[x], model_b=names[y], winner=w, id=str(i), prompt=prompts[i % len(prompts)])  # type: ignore[arg-type]
+        Battle(model_a=names[x], model_b=names[y], winner=w, id=str(i), prompt=prompts[i % len(prompts)])
         for i, (x, y, w) in enumerate(zip(a.tolist(), b.tolist(), labels, strict=True))
     ]
     # Like Battles.from_records, `models` lists only models that appear, here in name order.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from router_core.specs import WandbSpec
 
@@ -31,9 +31,12 @@ class WandbRun:
         self.spec, self._log, self._run = spec, log, None
         if spec is None:
             return
-        mode = os.environ.get("WANDB_MODE") or ("online" if _has_api_key() else "offline")
-        if mode == "disabled":
+        if os.environ.get("WANDB_MODE") == "disabled":
             return
+        # With WANDB_MODE set, wandb reads it itself (mode=None); otherwise offline unless there is an API key.
+        mode: Literal["online", "offline"] | None = None
+        if not os.environ.get("WANDB_MODE"):
+            mode = "online" if _has_api_key() else "offline"
         try:
             import wandb  # an optional dependency (installed with router-neural)
 

@@ -20,6 +20,7 @@ class DenseNetworkScorer(PromptScorer):
 
     spec_type: ClassVar[type[DenseNetworkSpec]] = DenseNetworkSpec
     spec: DenseNetworkSpec
+    network_: DenseNetwork
 
     def _new_network(self, prompt_dim: int, feature_dim: int, models: Sequence[str], train: Battles,
                      selection: Battles, run: RunConfig, hooks: TrainHooks) -> nn.Module:  # fmt: skip

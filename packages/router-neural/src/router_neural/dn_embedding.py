@@ -34,6 +34,7 @@ class DnEmbeddingScorer(PromptScorer):
 
     spec_type: ClassVar[type[DnEmbeddingSpec]] = DnEmbeddingSpec
     spec: DnEmbeddingSpec
+    network_: DnEmbeddingNetwork
 
     def _new_network(self, prompt_dim: int, feature_dim: int, models: Sequence[str], train: Battles,
                      selection: Battles, run: RunConfig, hooks: TrainHooks) -> nn.Module:  # fmt: skip

@@ -228,7 +228,7 @@ class TextEncoder:
                 self.cache.put(digests[missing], fresh)
         if not unique:
             return np.zeros((0, self.dimension()), dtype=np.float32)
-        table = np.stack(found).astype(np.float32)  # type: ignore[arg-type]
+        table = np.stack([v for v in found if v is not None]).astype(np.float32)  # every slot is filled by now
         position = {t: i for i, t in enumerate(unique)}
         return table[[position[t] for t in texts]]
 

@@ -116,8 +116,9 @@ class LlmEmbeddingStage:
 
     def _tensors(self, table: PairTable, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
         features = (table.raw_features - self.feature_mean_) / self.feature_std_
-        return tuple(torch.as_tensor(a, dtype=torch.float32, device=device)
-                     for a in (table.prompt, table.response, features))  # type: ignore[return-value] # fmt: skip
+        prompt, response, extra = (torch.as_tensor(a, dtype=torch.float32, device=device)
+                                   for a in (table.prompt, table.response, features))  # fmt: skip
+        return prompt, response, extra
 
     def fit(self, train: Battles, selection: Battles, models: Sequence[str], epochs: int, seed: int,
             hooks: TrainHooks) -> LlmEmbeddingStage:  # fmt: skip

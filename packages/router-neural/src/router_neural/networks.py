@@ -42,11 +42,11 @@ class DenseNetwork(nn.Module):
         for hidden in hidden_dims:
             layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.1), nn.Dropout(dropout)]
             width = hidden
-        layers.append(nn.Linear(width, 1))
-        self.mlp = nn.Sequential(*layers)
+        head = nn.Linear(width, 1)
+        self.mlp = nn.Sequential(*layers, head)
         self.model_bias = ModelBias(n_models, model_bias)
         if model_bias:
-            _zero(layers[-1])
+            _zero(head)
 
     def forward(self, inputs: Tensor, models: Tensor) -> Tensor:
         """Scores, shape (n,), of `inputs` (n, input_dim) paired with `models` (n,)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -78,7 +78,7 @@ def create_app(model: str | Callable[[], ScoringModel], config: ServerConfig | N
     name = model if isinstance(model, str) else getattr(model, "__name__", type(model).__name__)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncGenerator[None, None]:
         scorer = await anyio.to_thread.run_sync(_load_and_warm_up, load)
         log.info("serving %s (%d known models)", name, len(scorer.known_models))
         async with ScoreBatcher(scorer, config.batching) as batcher:

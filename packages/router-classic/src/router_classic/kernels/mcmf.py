@@ -75,13 +75,14 @@ def min_cost_circulation(
     from ortools.graph.python import min_cost_flow
 
     solver = min_cost_flow.SimpleMinCostFlow()
-    arcs = solver.add_arcs_with_capacity_and_unit_cost(tails, heads, capacity, cost)
+    # ortools' stubs write ndarray[int32] (a dtype where numpy's stubs expect the shape), which no array matches
+    arcs = solver.add_arcs_with_capacity_and_unit_cost(tails, heads, capacity, cost)  # pyright: ignore[reportArgumentType]
     for node in range(n_nodes):
         solver.set_node_supply(node, 0)
     status = solver.solve()
     if status != solver.OPTIMAL:
         raise RuntimeError(f"OR-Tools min-cost flow failed with status {status}")
-    return np.asarray(solver.flows(arcs), dtype=np.int64), int(solver.optimal_cost())
+    return np.asarray(solver.flows(arcs), dtype=np.int64), int(solver.optimal_cost())  # pyright: ignore[reportArgumentType]
 
 
 def residual_arcs(

@@ -17,7 +17,7 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from router_core.errors import DataError
 
@@ -54,7 +54,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")
+    if path.suffix.lower() == ".gz":
+        return cast(IO[bytes], gzip.open(path, "rb"))  # a GzipFile is a binary file object
+    return path.open("rb")
 
 
 def bad_row(reason: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from router_core.data.types import WINNERS, Battle, Winner
 Row = Mapping[str, Any]
 Parser = Callable[[Row, str], Battle]
 
-_WINNER_ALIASES: dict[str, Winner] = {w: w for w in WINNERS} | {"tie (bothbad)": "both_bad", "bothbad": "both_bad"}
+_WINNER_ALIASES: dict[str, Winner] = {**{w: w for w in WINNERS}, "tie (bothbad)": "both_bad", "bothbad": "both_bad"}
 
 
 def normalise_winner(value: Any) -> Winner:

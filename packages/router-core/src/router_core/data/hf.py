@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
@@ -28,7 +28,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 
 @contextmanager
-def hub_offline(offline: bool) -> Iterator[None]:
+def hub_offline(offline: bool) -> Generator[None]:
     """Within the block, `huggingface_hub` and `datasets` use only the local cache (when `offline`); the
     process-wide settings are restored afterwards, so one failed probe does not change later calls."""
     if not offline:
@@ -76,4 +76,4 @@ def load_hf_rows(name: str, split: str = "train", offline: bool | None = None) -
             table = datasets.load_dataset(name, split=split)
     except Exception as error:  # noqa: BLE001 - any failure here means the same thing to the user
         raise DataError(f"{hint} ({type(error).__name__}: {str(error)[:200]})") from error
-    return table.to_pandas().to_dict("records")
+    return table.to_list()

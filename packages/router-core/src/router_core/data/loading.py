@@ -17,6 +17,7 @@ from router_core.data.formats import FORMAT_PARSERS, Parser, detect_format
 from router_core.data.hf import load_hf_rows
 from router_core.data.types import Battle
 from router_core.errors import DataError
+from router_core.scorer import progress_bar
 from router_core.specs.training import DataSpec
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def parse_rows(rows: list[dict[str, Any]], parser: Parser, source: str) -> list[
     battles: list[Battle] = []
     reasons: Counter[str] = Counter()
     examples: list[str] = []
-    for number, row in enumerate(rows, start=1):
+    for number, row in enumerate(progress_bar(rows, f"reading {source}", unit=" rows"), start=1):
         try:
             if BAD_ROW in row:
                 raise ValueError(row[BAD_ROW])

@@ -6,7 +6,7 @@ Rules that hold for every field of every spec live here, once:
 - every integer, also inside lists, lies within `INT_LIMIT`, so no value overflows a C integer downstream.
 """
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
@@ -53,6 +53,11 @@ def min_occurrences_field(default: int) -> Any:
 
 class ModelSpecBase(SpecBase):
     """Common shape of a model type's spec (the `model.spec` block)."""
+
+    if TYPE_CHECKING:
+        # Every model type declares `model_type: Literal["<its tag>"]`; declared here (for the type checker only,
+        # as Any: a str field could not be narrowed to a Literal by a subclass) so code holding any spec reads it.
+        model_type: Any
 
     iterative: ClassVar[bool] = True
     """Whether training runs over `epochs` (False: closed-form scorers, `epochs` is ignored)."""
