@@ -6,11 +6,9 @@ The CLI's `train` is a thin wrapper around `train_from_spec`.
 from __future__ import annotations
 
 import logging
-import platform
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ from router_core.scorer import RunConfig, Scorer, TrainHooks
 from router_core.scoring import battle_scores
 from router_core.specs import MODEL_SPECS, ModelSpecBase, TrainingSpec
 from router_core.store import ModelStore, SavedModel, reading_model_files
+from router_core.versions import package_versions
 from router_core.wandb_log import WandbRun
 
 log = logging.getLogger(__name__)
@@ -176,18 +175,8 @@ def _meta(
             "validation_fingerprint": fingerprint(split.validation.records),
         },
         "start_state": parent,
-        "versions": {"python": platform.python_version()} | _versions(),
+        "versions": package_versions(_PACKAGES),
     }
-
-
-def _versions() -> dict[str, str]:
-    versions = {}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def _now() -> str:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from router_core.errors import UserError
+from router_core.versions import package_versions as versions_of
 
 MANIFEST = "manifest.json"
 FORMAT_NAME = "llm-router-exported-model"
@@ -29,13 +28,7 @@ def sha256_of(path: Path) -> str:
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages that wrote (or read) an export, for the manifest."""
-    versions = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
+    return versions_of(_PACKAGES)
 
 
 def write_manifest(directory: Path, fields: dict[str, Any], files: list[str]) -> dict[str, Any]:
