@@ -71,6 +71,10 @@ class GradientBoostingScorer:
         """Models seen in training."""
         return tuple(getattr(self, "models_", ()))
 
+    def report(self) -> dict[str, Any]:
+        """The boosting round kept (best on the selection battles) and the split gain by input block."""
+        return {"best_round": self.best_round_, "rounds": self.rounds_completed_}
+
     def _uses(self, block: str) -> bool:
         return block in self.spec.input_features
 
