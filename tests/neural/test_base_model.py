@@ -9,7 +9,7 @@ import pytest
 from router_core.data.types import Battle, Battles
 from router_core.evaluation import LogisticLink, evaluate
 from router_core.metrics import pairwise_accuracy
-from router_core.pipeline import load_scorer, prepare_split, train_from_spec
+from router_core.pipeline import fit_on_split, load_scorer, prepare_split, train_from_spec
 from router_core.scoring import battle_scores
 from router_core.specs import parse_training_spec
 from router_core.store import ModelStore
@@ -100,21 +100,15 @@ def _fit_and_measure(world: PlantedSkills, n_train: int, seed: int):
     """An inline-BT-based dense_network and plain Bradley-Terry on the same split, measured on fresh battles."""
     from router_classic.bradley_terry_scoring import BradleyTerryScorer
     from router_core.specs import BradleyTerryScoringSpec
+    from router_neural.dense_network import DenseNetworkScorer
 
     train, test = world.battles(n_train, seed=seed), Battles.from_records(world.battles(1500, seed=seed + 100))
     spec = _spec("x", "p", DENSE | {"base_model": INLINE_BT, "hidden_dims": [64], "model_id_embedding_dim": 8},
                  epochs=20, validation_split=0.0)  # fmt: skip
     training = parse_training_spec(spec)
     split = prepare_split(train, training, training.model.spec)
-    from router_core.pipeline import _base_scores  # the pipeline's own base fitting, without a store
-
     run, hooks = quiet_fit_args(epochs=20, batch_size=64, seed=seed)
-    from dataclasses import replace
-
-    from router_neural.dense_network import DenseNetworkScorer
-
-    run = replace(run, base=_base_scores(training.model.spec, split, None, run, hooks))
-    scorer = DenseNetworkScorer(training.model.spec).fit(split.train, split.selection, run, hooks)
+    scorer = fit_on_split(DenseNetworkScorer(training.model.spec), training.model.spec, split, run, hooks)
     bt = BradleyTerryScorer(BradleyTerryScoringSpec(min_model_occurrences=1)).fit(split.train, split.selection, run, hooks)
     return scorer, bt, test
 

@@ -111,23 +111,43 @@ def train_from_spec(spec: TrainingSpec, store: ModelStore, hooks: TrainHooks | N
     references = {name: saved.path for name, saved in saved_refs.items()}
     scorer.preflight()
     full_split = prepare_split(load_battles(spec.data), spec, model_spec)
-    split = full_split.prompted() if model_spec.prompt_aware else full_split
-    log.info("training %s on %d battles, choosing on %d, validating on %d", model_spec.model_type, len(split.train),
-             len(split.selection), len(split.validation))  # fmt: skip
+    split = scorer_split(model_spec, full_split)
     run = RunConfig.from_spec(spec, resume=parent is not None, references=references)
-    if parent is None:  # a resumed model keeps the base it was trained over
-        run = replace(run, base=_base_scores(model_spec, full_split, saved_refs.get("base_model"), run, hooks))
     wandb = WandbRun(spec.wandb, {"spec": spec.model_dump(mode="json", by_alias=True, exclude={"schema_ref"})},
                      hooks.log)  # fmt: skip
     saver = _Saver(spec, model_spec, split, store, parent)
     hooks = replace(hooks, checkpoint=saver.checkpoint if spec.save_every else None,
                     metrics=wandb.log if wandb.active else hooks.metrics)  # fmt: skip
-    scorer.fit(split.train, split.selection, run, hooks)
+    fit_on_split(scorer, model_spec, full_split, run, hooks, saved_refs.get("base_model"))
     saved, metrics = saver.save(scorer, spec.model.name)
     if wandb.active:
         wandb.log({f"final/{k}": v for k, v in metrics.items() if isinstance(v, float)}, step=len(scorer.history_) + 1)
     wandb.finish(saved.path)
     return TrainOutcome(saved, metrics, split)
+
+
+def scorer_split(model_spec: ModelSpecBase, split: Split) -> Split:
+    """The part of `prepare_split`'s split that the scorer reads (prompt-aware types: battles with prompt text)."""
+    return split.prompted() if model_spec.prompt_aware else split
+
+
+def fit_on_split(scorer: Scorer, model_spec: ModelSpecBase, split: Split, run: RunConfig, hooks: TrainHooks,
+                 saved_base: SavedModel | None = None) -> Scorer:  # fmt: skip
+    """Fit `scorer` on `prepare_split`'s split: its base model first (unless resuming: a resumed model keeps the
+    base it was trained over), then the scorer on `scorer_split`'s training battles, choosing on its selection
+    battles. Validation battles are not touched. Returns the scorer."""
+    part = scorer_split(model_spec, split)
+    log.info("training %s on %d battles, choosing on %d, validating on %d", model_spec.model_type, len(part.train),
+             len(part.selection), len(part.validation))  # fmt: skip
+    if not run.resume:
+        run = replace(run, base=_base_scores(model_spec, split, saved_base, run, hooks))
+    return scorer.fit(part.train, part.selection, run, hooks)
+
+
+def calibration_link(scorer: Scorer, split: Split, seed: int = 0) -> LogisticLink | None:
+    """The logistic link P(a beats b) = sigmoid(coef * (s_a - s_b)) of a fitted scorer, fitted on the battles
+    things are chosen on (`split` as the scorer read it)."""
+    return calibrate(scorer, _choosing_battles(split), seed=seed)
 
 
 def _base_scores(model_spec: ModelSpecBase, split: Split, saved: SavedModel | None, run: RunConfig,
@@ -141,7 +161,7 @@ def _base_scores(model_spec: ModelSpecBase, split: Split, saved: SavedModel | No
         base = scorer_class(inline.model_type)(inline)
         base.preflight()
         base.fit(split.train, split.selection, replace(run, references={}), replace(hooks, checkpoint=None, metrics=None))
-        link, source = calibrate(base, _choosing_battles(split), seed=run.seed), f"inline {inline.model_type}"
+        link, source = calibration_link(base, split, seed=run.seed), f"inline {inline.model_type}"
     else:
         return None
     models = base.known_models
@@ -181,7 +201,7 @@ class _Saver:
 
     def save(self, scorer: Scorer, name: str, extra_meta: dict[str, Any] | None = None) -> tuple[SavedModel, dict[str, Any]]:
         """Calibrate, measure and save `scorer` as `name`: state, calibration.json, training plot, spec, meta."""
-        link = calibrate(scorer, _choosing_battles(self.split), seed=self.spec.data.seed)  # P(a beats b), score-only models
+        link = calibration_link(scorer, self.split, seed=self.spec.data.seed)  # P(a beats b), score-only models
         metrics = _metrics(scorer, self.split)
         meta = (_meta(self.spec, self.model_spec, self.split, metrics, self.parent)
                 | {"name": name, "fit": scorer.report()} | (extra_meta or {}))  # fmt: skip
