@@ -35,5 +35,10 @@ class BaseModelFields(ModelSpecBase):
     """Prompt-agnostic base: `"TYPE/NAME"` of a saved model, or an inline spec such as
     `{"model_type": "bradley_terry_scoring"}` fitted on every training battle (prompt-less ones included). The
     score becomes base(model) + alpha * residual(prompt, model); null keeps the plain prompt-aware score."""
+
+
+class NeuralBaseModelFields(BaseModelFields):
+    """`base_model` plus the neural residual's pull toward zero."""
+
     residual_penalty: float = Field(default=0.01, ge=0)
     """With a base: weight of the mean squared residual added to the loss (pulls the prompt effect toward 0)."""
