@@ -20,7 +20,8 @@ SPECS = {
                              "optimizer": OPTIMIZER},
     "dn_embedding": {"model_type": "dn_embedding", "hidden_dims": [24, 24], "input_proj_dim": 8,
                      "use_skip_connections": True, "embedding_spec": TINY_EMBEDDING, "embedding_model_epochs": 1,
-                     "min_model_occurrences": 1, "optimizer": OPTIMIZER},
+                     "min_model_occurrences": 1, "optimizer": OPTIMIZER,
+                     "base_model": {"model_type": "bradley_terry_scoring"}},  # exports base + alpha * head
     "elo_scoring": {"model_type": "elo_scoring", "min_model_occurrences": 1},
 }  # fmt: skip
 
