@@ -20,17 +20,19 @@ def _votes(true_alpha: float, n: int = 40_000, seed: int = 0):
 
 @pytest.mark.parametrize("true_alpha", [0.0, 0.3, 0.7, 1.0])
 def test_fit_alpha_recovers_the_planted_weight(true_alpha):
-    alpha = fit_alpha(*_votes(true_alpha))
+    alpha = fit_alpha(*_votes(true_alpha), rule="min")
     assert abs(alpha - true_alpha) < 0.04, alpha
+    shrunk = fit_alpha(*_votes(true_alpha))  # the one-standard-error rule: a little smaller, never larger
+    assert alpha - 0.06 <= shrunk <= alpha + 1e-9
 
 
 def test_fit_alpha_is_the_minimum_over_a_fine_grid_and_stays_in_bounds():
     base, residual, a_won = _votes(0.45, n=3000, seed=1)
-    alpha = fit_alpha(base, residual, a_won)
+    alpha = fit_alpha(base, residual, a_won, rule="min")
     grid = np.linspace(0, 1, 2001)
     best = grid[np.argmin([residual_log_loss(a, base, residual, a_won) for a in grid])]
     assert abs(alpha - best) < 1e-3
-    assert fit_alpha(*_votes(2.5, n=5000)) == 1.0  # the truth lies above the bound
+    assert fit_alpha(*_votes(2.5, n=5000), rule="min") == 1.0  # the truth lies above the bound
     base, _, a_won = _votes(0.0, n=5000, seed=2)
     assert fit_alpha(base, np.where(a_won, -5.0, 5.0), a_won) == 0.0  # a residual that always points the wrong way
     assert fit_alpha(np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool)) == 1.0
@@ -61,3 +63,19 @@ def test_base_model_field_takes_a_reference_or_an_inline_prompt_agnostic_spec():
     for bad in ({"model_type": "dense_network"}, "../etc/passwd", {"model_type": "bradley_terry_scoring", "x": 1}):
         with pytest.raises(ValidationError):
             DenseNetworkSpec.model_validate(DENSE | {"base_model": bad})
+
+
+def test_one_standard_error_rule_keeps_the_base_on_weak_evidence():
+    base, _, a_won = _votes(0.0, n=150, seed=3)
+    noise = np.random.default_rng(4).normal(0, 1.5, 150)  # a residual unrelated to the outcomes
+    assert fit_alpha(base, noise, a_won, rule="min") > 0.0  # the raw minimum follows the noise a little
+    assert fit_alpha(base, noise, a_won) == 0.0
+    # the chosen alpha is within one paired standard error of the minimum's loss, and the smallest such
+    base, residual, a_won = _votes(0.5, n=2000, seed=5)
+    chosen, best = fit_alpha(base, residual, a_won), fit_alpha(base, residual, a_won, rule="min")
+    excess = [np.logaddexp(0, np.where(a_won, -1, 1) * (base + a * residual))
+              - np.logaddexp(0, np.where(a_won, -1, 1) * (base + best * residual)) for a in (chosen, chosen - 0.01)]
+    assert excess[0].mean() <= excess[0].std(ddof=1) / np.sqrt(2000) + 1e-9
+    assert excess[1].mean() > excess[1].std(ddof=1) / np.sqrt(2000)
+    with pytest.raises(ValueError):
+        fit_alpha(base, residual, a_won, rule="median")

@@ -2,8 +2,9 @@
 the prompt-dependent residual.
 
 score(p, m) = base(m) + alpha * r(p, m), base on the log-odds scale (P(a beats b) = sigmoid(base_a - base_b)
-for the base alone). `alpha` minimises the log-loss of decisive selection battles over [0, 1]: 0 means the
-residual adds nothing and the model is its base.
+for the base alone). `alpha` is fitted on the decisive selection battles over [0, 1] with the one-standard-error
+rule: the smallest alpha whose log-loss is within one paired standard error of the minimum, so that weak evidence
+(a small or noisy selection set) leaves the model at its base. 0 means the residual adds nothing.
 """
 
 from __future__ import annotations
@@ -50,24 +51,56 @@ class BaseScores:
         return cls(tuple(data["models"]), np.asarray(data["scores"], dtype=np.float64), str(data["source"]))
 
 
+def _losses(alpha: float, base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarray) -> np.ndarray:
+    z = base_diff + alpha * residual_diff
+    return np.logaddexp(0.0, np.where(a_won, -z, z))
+
+
 def residual_log_loss(alpha: float, base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarray) -> float:
     """Mean log-loss of P(A beats B) = sigmoid(base_diff + alpha * residual_diff) on decisive battles."""
-    z = base_diff + alpha * residual_diff
-    return float(np.mean(np.logaddexp(0.0, np.where(a_won, -z, z))))
+    return float(np.mean(_losses(alpha, base_diff, residual_diff, a_won)))
 
 
-def fit_alpha(base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarray, tol: float = 1e-7) -> float:
-    """The alpha in [0, 1] minimising `residual_log_loss` (golden-section search: the loss is convex in alpha).
+def fit_alpha(base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarray, rule: str = "one_se",
+              tol: float = 1e-7) -> float:  # fmt: skip
+    """alpha in [0, 1] for base + alpha * residual on decisive battles.
+
+    `rule="min"`: the minimiser of `residual_log_loss` (golden-section search: the loss is convex in alpha).
+    `rule="one_se"` (what training uses): the smallest alpha whose per-battle log-losses exceed the minimiser's by
+    at most one standard error of their paired mean difference; 0 when even the base alone is that close.
 
     Args:
         base_diff: (n,) base_A - base_B of decisive selection battles.
         residual_diff: (n,) r_A - r_B of the same battles.
         a_won: (n,) bool, A won.
+        rule: "one_se" or "min".
     Returns 1.0 when there is no battle to fit on (nothing to choose with; the caller says so).
     """
+    if rule not in ("one_se", "min"):
+        raise ValueError(f"rule must be one_se or min, not {rule!r}")
     if base_diff.size == 0:
         return 1.0
     a_won = np.asarray(a_won, dtype=bool)
+    best = _minimise(base_diff, residual_diff, a_won, tol)
+    if rule == "min" or base_diff.size < 2 or best == 0.0:
+        return best
+    reference = _losses(best, base_diff, residual_diff, a_won)
+
+    def within(alpha: float) -> bool:
+        excess = _losses(alpha, base_diff, residual_diff, a_won) - reference
+        return float(excess.mean()) <= float(excess.std(ddof=1)) / np.sqrt(excess.size)
+
+    if within(0.0):
+        return 0.0
+    lo, hi = 0.0, best  # within(lo) is False, within(hi) is True
+    while hi - lo > 1e-4:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if within(mid) else (mid, hi)
+    return hi
+
+
+def _minimise(base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarray, tol: float) -> float:
+    """The minimiser of `residual_log_loss` over [0, 1]."""
 
     def loss(alpha: float) -> float:
         return residual_log_loss(alpha, base_diff, residual_diff, a_won)
