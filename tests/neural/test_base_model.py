@@ -2,10 +2,12 @@
 battles; validation battles are only measured; planted prompt skills give alpha near 1, no prompt signal near 0."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 
+from router_cli import main
 from router_core.data.types import Battle, Battles
 from router_core.evaluation import LogisticLink, evaluate
 from router_core.metrics import pairwise_accuracy
@@ -32,7 +34,7 @@ def _train(spec: dict):
     return train_from_spec(parse_training_spec(spec), ModelStore(), QUIET)
 
 
-def test_inline_base_is_fitted_saved_and_reported(tmp_path, planted):
+def test_inline_base_is_fitted_saved_and_reported(tmp_path, planted, capsys):
     path = write_battles(tmp_path / "b.jsonl", planted[1][:600])
     outcome = _train(_spec(path, "res", DENSE | {"base_model": INLINE_BT}))
     fit = outcome.saved.meta["fit"]
@@ -40,6 +42,10 @@ def test_inline_base_is_fitted_saved_and_reported(tmp_path, planted):
     assert outcome.metrics["n_selection_battles"] == len(outcome.split.selection) > 0
     scorer = load_scorer(outcome.saved)
     assert scorer.alpha_ == fit["alpha"]
+    assert main(["list", "--json"]) == 0
+    listed = {row["model"]: row for row in json.loads(capsys.readouterr().out)}
+    assert listed["dense_network/res"]["alpha"] == fit["alpha"]
+    assert listed["dense_network/res"]["base_model"] == "inline bradley_terry_scoring"
     prompts, models = ["python loop bug", "a sonnet about rhyme"], list(scorer.known_models)
     scores = scorer.score(prompts, models)
     # with alpha = 0 the model is exactly its base (the same score for every prompt); in between it is linear
