@@ -22,11 +22,12 @@ from router_classic.kernels.pairwise_objective import BRADLEY_TERRY, MARGIN_RANK
 from router_core.data.types import B_WINS, Battles
 from router_core.encoders import PromptEncoder, learn_llm_embedding, load_llm_embedding, prompt_encoder
 from router_core.errors import DataError
-from router_core.features import FEATURE_NAMES, PromptFeatureScaler, prompt_feature_matrix
+from router_core.features import PromptFeatureScaler, prompt_feature_matrix
 from router_core.metrics import pairwise_accuracy
 from router_core.sampling import balanced_weights
 from router_core.scorer import RunConfig, TrainHooks
 from router_core.specs import GradientBoostingSpec
+from router_core.tree_rows import EMBEDDING_GRID, feature_layout, model_table, pair_rows, prompt_table, score_grid
 
 STATE_FILE, BOOSTER_FILE = "state.json", "booster.json"
 LOSS_KINDS = {"margin_ranking": MARGIN_RANKING, "bradley_terry": BRADLEY_TERRY}
@@ -65,6 +66,7 @@ class GradientBoostingScorer:
         self.spec = spec
         self.history_: list[dict[str, float]] = []
         self._encoder: PromptEncoder | None = None
+        self.embedding_grid_ = EMBEDDING_GRID
 
     @property
     def known_models(self) -> tuple[str, ...]:
@@ -87,42 +89,22 @@ class GradientBoostingScorer:
 
     # -- inputs ------------------------------------------------------------------------------------------------
     def _prompt_table(self, prompts: Sequence[str], write_cache: bool = False, progress: bool = False) -> np.ndarray:
-        """Prompt inputs, shape (n_prompts, prompt width), float32: scaled features, then the sentence embedding."""
-        parts = [np.zeros((len(prompts), 0), dtype=np.float32)]
-        if self._uses("prompt_features"):
-            parts.append(self.scaler_.transform(prompt_feature_matrix(prompts)))
-        if self._uses("prompt_embedding"):
-            parts.append(self.encoder().encode(prompts, write_cache=write_cache, progress=progress))
-        return np.concatenate(parts, axis=1).astype(np.float32)
+        """Prompt inputs, shape (n_prompts, prompt width), float32 (router_core.tree_rows.prompt_table)."""
+        def embed(texts: Sequence[str]) -> np.ndarray:
+            return self.encoder().encode(texts, write_cache=write_cache, progress=progress)
+
+        return prompt_table(self.spec.input_features, prompts, getattr(self, "scaler_", None), embed,
+                            self.embedding_grid_)  # fmt: skip
 
     def _model_table(self) -> np.ndarray:
-        """Model inputs, shape (n_models, model width), float32: the model's code (categorical), then its vector."""
-        parts = [np.zeros((len(self.models_), 0), dtype=np.float32)]
-        if self._uses("model_id"):
-            parts.append(np.arange(len(self.models_), dtype=np.float32)[:, None])
-        if self._uses("model_embedding"):
-            parts.append(self.model_vectors_)
-        return np.concatenate(parts, axis=1).astype(np.float32)
+        """Model inputs, shape (n_models, model width), float32 (router_core.tree_rows.model_table)."""
+        return model_table(self.spec.input_features, len(self.models_), getattr(self, "model_vectors_", None))
 
-    def _layout(self, prompt_width: int) -> tuple[list[str], list[str]]:
-        """Feature names (prefixed by block) and XGBoost feature types of a row."""
-        names: list[str] = []
-        if self._uses("prompt_features"):
-            names += [f"prompt_features:{n}" for n in FEATURE_NAMES]
-        if self._uses("prompt_embedding"):
-            names += [f"prompt_embedding:{i}" for i in range(prompt_width - len(names))]
-        if self._uses("model_id"):
-            names.append("model_id")
-        if self._uses("model_embedding"):
-            names += [f"model_embedding:{i}" for i in range(self.model_vectors_.shape[1])]
-        return names, ["c" if n == "model_id" else "q" for n in names]
-
-    def _matrix(self, prompts: np.ndarray, models: np.ndarray, prompt_rows: np.ndarray,
-                model_rows: np.ndarray) -> xgb.DMatrix:  # fmt: skip
-        """DMatrix of the rows (prompt_rows[i], model_rows[i]) of the prompt table and the model table."""
-        names, types = self._layout(prompts.shape[1])
-        data = np.concatenate([prompts[prompt_rows], models[model_rows]], axis=1)
-        return xgb.DMatrix(data, feature_names=names, feature_types=types, enable_categorical=True)
+    def _matrix(self, rows: np.ndarray, model_width: int) -> xgb.DMatrix:
+        """DMatrix of finished rows (router_core.tree_rows.pair_rows), named and typed by block."""
+        vector_width = self.model_vectors_.shape[1] if self._uses("model_embedding") else 0
+        names, types = feature_layout(self.spec.input_features, rows.shape[1] - model_width, vector_width)
+        return xgb.DMatrix(rows, feature_names=names, feature_types=types, enable_categorical=True)
 
     def _llm_vectors(self, train: Battles, selection: Battles, run: RunConfig, hooks: TrainHooks) -> np.ndarray:
         """Vectors of `models_` (n_models, d) from the LLM-embedding stage: learned now or copied from a saved model."""
@@ -175,7 +157,7 @@ class GradientBoostingScorer:
         row_of, index = {p: i for i, p in enumerate(prompts)}, {m: i for i, m in enumerate(self.models_)}
         models = self._model_table()
         battles = {"train": _pairs(train, row_of, index), "selection": _pairs(selection, row_of, index)}
-        matrices = {name: self._matrix(table, models, np.r_[rows, rows], np.r_[a, b])
+        matrices = {name: self._matrix(pair_rows(table, models, np.r_[rows, rows], np.r_[a, b]), models.shape[1])
                     for name, (rows, a, b, _) in battles.items()}  # fmt: skip
         _, a, b, winner = battles["train"]
         weight = balanced_weights(a, b, len(self.models_)) if spec.balance_model_samples else np.ones(len(a))
@@ -230,12 +212,12 @@ class GradientBoostingScorer:
         if not prompts or not columns:
             return out
         ids = np.array([index[models[j]] for j in columns], dtype=np.int64)
-        table, model_table = self._prompt_table(list(prompts)), self._model_table()
-        step = max(batch_size, 1)
-        for start in range(0, len(prompts), step):
-            rows = np.arange(start, min(start + step, len(prompts)))
-            matrix = self._matrix(table, model_table, np.repeat(rows, len(ids)), np.tile(ids, len(rows)))
-            out[rows[:, None], columns] = self.booster_.predict(matrix, output_margin=True).reshape(len(rows), -1)
+        table, model_inputs = self._prompt_table(list(prompts)), self._model_table()
+
+        def predict(rows: np.ndarray) -> np.ndarray:
+            return self.booster_.predict(self._matrix(rows, model_inputs.shape[1]), output_margin=True)
+
+        out[:, columns] = score_grid(predict, table, model_inputs, ids, batch_size)
         return out
 
     # -- persistence -------------------------------------------------------------------------------------------
@@ -247,6 +229,7 @@ class GradientBoostingScorer:
             "models": list(self.models_),
             "scaler": self.scaler_.to_json() if self._uses("prompt_features") else None,
             "model_vectors": self.model_vectors_.tolist() if self._uses("model_embedding") else None,
+            "embedding_grid": self.embedding_grid_,
             "rounds_completed": self.rounds_completed_,
             "best_round": self.best_round_,
             "importance": self.importance_,
@@ -265,6 +248,7 @@ class GradientBoostingScorer:
         if state["model_vectors"] is not None:
             scorer.model_vectors_ = np.asarray(state["model_vectors"], dtype=np.float32)
         scorer.booster_ = xgb.Booster(model_file=directory / BOOSTER_FILE)
+        scorer.embedding_grid_ = float(state.get("embedding_grid", 0.0))  # models saved before the grid: unrounded
         scorer.rounds_completed_, scorer.best_round_ = int(state["rounds_completed"]), int(state["best_round"])
         scorer.importance_, scorer.history_ = state["importance"], state["history"]
         return scorer
