@@ -66,3 +66,19 @@ def test_invariant_to_battle_order_and_side_swaps(kind):
         scorer = _invariance_fit(Battles.from_records(variant), selection, kind)
         assert scorer.best_round_ == base.best_round_
         np.testing.assert_allclose(scorer.score(probe, world.models), expected, atol=1e-5)
+
+
+def test_block_importance_tells_prompt_dependent_skills_from_pure_bradley_terry():
+    """The prompt side's share of split gain: large when the best model depends on the topic (cyclic skills), small
+    when one strength per model explains every vote (one topic: pure Bradley-Terry)."""
+    shares = {}
+    for topics in (3, 1):
+        world = PlantedSkills.cyclic(n_models=5, n_topics=topics)
+        train, selection = (Battles.from_records(world.battles(n, seed=s)) for n, s in ((1200, 0), (300, 1)))
+        spec = GradientBoostingSpec(input_features=["prompt_features", "model_id"], ranking_loss_type="bradley_terry",
+                                    max_depth=4, min_model_occurrences=1)  # fmt: skip
+        importance = GradientBoostingScorer(spec).fit(train, selection, *quiet_fit_args(epochs=20, seed=0)).importance_
+        assert sum(importance["blocks"].values()) == pytest.approx(1.0)
+        assert importance["sides"]["prompt"] == pytest.approx(importance["blocks"]["prompt_features"])
+        shares[topics] = importance["sides"]["prompt"]
+    assert shares[3] > 0.2 and shares[1] < 0.12 and shares[3] > 3 * shares[1]
