@@ -177,7 +177,7 @@ class GradientBoostingScorer:
         return {"max_depth": spec.max_depth, "eta": spec.learning_rate, "colsample_bytree": spec.colsample_bytree,
                 "alpha": spec.reg_alpha, "lambda": spec.reg_lambda, "subsample": 1.0, "tree_method": "hist",
                 "device": _device(spec.device), "seed": run.seed, "base_score": 0.0,
-                "disable_default_eval_metric": 1}  # fmt: skip
+                "disable_default_eval_metric": 1} | ({"nthread": spec.threads} if spec.threads else {})  # fmt: skip
 
     def _objective(self, winner: np.ndarray, weight: np.ndarray) -> Any:
         """XGBoost's custom objective: rows [0, n) are the A sides of the n battles, rows [n, 2n) the B sides."""
@@ -248,6 +248,8 @@ class GradientBoostingScorer:
         if state["model_vectors"] is not None:
             scorer.model_vectors_ = np.asarray(state["model_vectors"], dtype=np.float32)
         scorer.booster_ = xgb.Booster(model_file=directory / BOOSTER_FILE)
+        if spec.threads:
+            scorer.booster_.set_param({"nthread": spec.threads})
         scorer.embedding_grid_ = float(state.get("embedding_grid", 0.0))  # models saved before the grid: unrounded
         scorer.rounds_completed_, scorer.best_round_ = int(state["rounds_completed"]), int(state["best_round"])
         scorer.importance_, scorer.history_ = state["importance"], state["history"]
