@@ -42,6 +42,11 @@ class GradientBoostingSpec(RankingLossFields, BaseModelFields):
     gradient and hessian, so that rarely seen models count as much as common ones."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where XGBoost trains: auto = cuda when this XGBoost build has CUDA and a GPU is visible, else cpu."""
+    threads: PositiveInt | None = None
+    """XGBoost threads (training and in-process scoring); default: XGBoost's (all cores). On a machine shared
+    with other busy processes 1 can be much faster: OpenMP threads that wait on each other for a core spin
+    (docs/performance.md measured 0.62 s per round with 2 threads vs 0.07 s with 1 at a load average of 11 on 2
+    cores)."""
     embedding_model_name: str = "all-MiniLM-L6-v2"
     """Sentence-transformers model of the prompt_embedding block (all-MiniLM-L6-v2 is packaged, works offline)."""
     embedding_spec: LlmEmbeddingSpec | None = None
