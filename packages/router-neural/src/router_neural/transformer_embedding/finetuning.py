@@ -8,6 +8,7 @@ top blocks of the layer stack, `bitfit` the bias vectors, `full` everything. Wha
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,7 +82,9 @@ def apply_method(model: nn.Module, spec: FineTuningSpec) -> nn.Module:
         config = LoraConfig(r=spec.rank, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=targets,
                             bias="none")  # fmt: skip
         try:
-            return get_peft_model(model, config)  # freezes the base, adds trainable adapters
+            with warnings.catch_warnings():  # peft reads a transformers property deprecated in transformers 5
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+                return get_peft_model(model, config)  # freezes the base, adds trainable adapters
         except ValueError as error:
             raise UserError(f"finetuning_spec.target_modules {targets}: {error}") from None
     model.requires_grad_(isinstance(spec, FullSpec))
