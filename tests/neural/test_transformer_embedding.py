@@ -242,3 +242,95 @@ def test_each_method_trains_only_its_parameters_and_the_loss_falls(method):
     for name, param in encoder.named_parameters():
         moved = not torch.equal(param.detach(), before[name])
         assert moved == param.requires_grad or (param.requires_grad and "lora_A" in name), name  # A moves after B
+
+
+# -- the scorer: saved state, base checks, end to end -------------------------------------------------------------
+def _small_spec(base: str, **overrides) -> TransformerEmbeddingSpec:
+    fields = {"transformer_model_name": base, "hidden_dims": [16], "proj_dim": 8, "max_length": 24,
+              "embedding_spec": TINY_EMBEDDING, "embedding_model_epochs": 1, "min_model_comparisons": 1, "seed": 0,
+              "optimizer": {"optimizer_type": "adamw", "learning_rate": 0.003}} | overrides  # fmt: skip
+    return TransformerEmbeddingSpec(**fields)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory, planted):
+    """A LoRA scorer fitted for one epoch on a private copy of all-MiniLM-L6-v2 (so the base can be altered)."""
+    import shutil
+
+    base = tmp_path_factory.mktemp("base") / "minilm"
+    shutil.copytree(base_directory(MINILM), base)
+    _, train, validation, _ = planted
+    spec = _small_spec(str(base))
+    scorer = TransformerEmbeddingScorer(spec)
+    with pytest.MonkeyPatch.context() as patch:  # the function-scoped ROUTER_HOME fixture does not reach here
+        patch.setenv("ROUTER_HOME", str(tmp_path_factory.mktemp("home")))
+        scorer.preflight()
+        scorer.fit(Battles.from_records(train[:96]), Battles.from_records(validation[:32]),
+                   *quiet_fit_args(epochs=1, batch_size=32, seed=0))  # fmt: skip
+    return scorer, spec, base
+
+
+@pytest.mark.slow
+def test_saved_state_holds_only_the_adapters_and_scores_identically(fitted, tmp_path):
+    from safetensors import safe_open
+
+    scorer, spec, base = fitted
+    scorer.save(tmp_path)
+    with safe_open(str(tmp_path / "state.safetensors"), "pt") as handle:
+        keys = [k for k in handle.keys() if ".network.weights." in k]
+        encoder_scalars = sum(handle.get_slice(k).get_shape()[0] * (handle.get_slice(k).get_shape() + [1])[1]
+                              for k in keys if ".encoder." in k)  # fmt: skip
+    assert keys and all("lora_" in k or ".weights.head." in k for k in keys)
+    assert encoder_scalars == EXPECTED_TRAINABLE["lora"]  # nothing of the frozen base is copied
+    assert (tmp_path / "state.safetensors").stat().st_size < 2_000_000  # the base alone is 90 MB
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["network"]["config"]["base"] == {"name": str(base), "sha256": scorer.base_["sha256"]}
+    prompts = ["Write a short poem about the ocean.", "Fix this python bug please", ""]
+    models = [*scorer.known_models, "never-seen"]
+    expected = scorer.score(prompts, models)
+    assert np.isnan(expected[:, -1]).all() and np.isfinite(expected[:, :-1]).all()
+    assert np.array_equal(TransformerEmbeddingScorer.load(tmp_path, spec).score(prompts, models), expected,
+                          equal_nan=True)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_loading_on_a_different_base_is_a_clear_error(fitted, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    scorer, spec, base = fitted
+    scorer.save(tmp_path)
+    weights = load_file(str(base / "model.safetensors"))
+    name = next(iter(weights))
+    weights[name] = weights[name] + 1e-3
+    save_file(weights, str(base / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(UserError, match=r"base model mismatch: .* sha256 " + scorer.base_["sha256"]):
+        TransformerEmbeddingScorer.load(tmp_path, spec)
+
+
+def test_seed_example_with_its_hub_model_fails_fast_and_clearly(tmp_path, planted, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    document = seed_example()  # sentence-transformers/all-MiniLM-L12-v2: not packaged, the hub is unreachable here
+    document["data"] = {"path": write_battles(tmp_path / "b.jsonl", planted[1][:50]), "format": "canonical"}
+    start = time.perf_counter()
+    with pytest.raises(UserError, match="all-MiniLM-L12-v2"):
+        train_from_spec(parse_training_spec(document), ModelStore(), quiet_fit_args()[1])
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.slow
+def test_seed_example_trains_with_the_packaged_minilm(tmp_path, planted):
+    """The seed's LoRA example, with a small sample, 1 + 2 epochs and the packaged MiniLM for the hub model."""
+    document = seed_example()
+    document["model"]["spec"] |= {"transformer_model_name": MINILM, "min_model_comparisons": 20,
+                                  "embedding_model_epochs": 2, "max_length": 32}  # fmt: skip
+    del document["data"]["dataset"]  # a local file of planted battles instead of the HF dataset
+    document["data"] |= {"path": write_battles(tmp_path / "b.jsonl", planted[1][:300]), "format": "canonical",
+                         "max_samples": 200}  # fmt: skip
+    document["epochs"] = 2
+    outcome = train_from_spec(parse_training_spec(document), ModelStore(), quiet_fit_args()[1])
+    scorer = load_scorer(outcome.saved)
+    assert outcome.saved.ref == "transformer_embedding/transformer-embedding-lora"
+    assert [h["epoch"] for h in scorer.history_] == [1, 2]
+    assert np.isfinite(scorer.score(["Explain the integral"], ["model-0", "model-1"])).all()
