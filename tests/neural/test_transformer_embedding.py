@@ -51,14 +51,14 @@ def seed_example() -> dict:
 
 # -- all-MiniLM-L6-v2 by hand: hidden h = 384, intermediate i = 1536, 6 layers, vocabulary 30522, 512 positions,
 # 2 token types; no pooler (the sentence embedding does not use it, so it is not loaded).
-H, I, LAYERS, VOCAB, POSITIONS, TYPES = 384, 1536, 6, 30522, 512, 2
+H, INTER, LAYERS, VOCAB, POSITIONS, TYPES = 384, 1536, 6, 30522, 512, 2
 LINEAR = {"query": H * H + H, "key": H * H + H, "value": H * H + H, "attention.output.dense": H * H + H,
-          "intermediate.dense": H * I + I, "output.dense": I * H + H}  # fmt: skip
+          "intermediate.dense": H * INTER + INTER, "output.dense": INTER * H + H}  # fmt: skip
 LAYER = sum(LINEAR.values()) + 2 * (2 * H)  # + two LayerNorms (weight and bias)
 EMBEDDINGS = VOCAB * H + POSITIONS * H + TYPES * H + 2 * H
 EXPECTED_TRAINABLE = {
     "full": EMBEDDINGS + LAYERS * LAYER,
-    "bitfit": H + LAYERS * (4 * H + I + H + 2 * H),  # embedding LayerNorm; q k v o, intermediate, output, 2 LayerNorms
+    "bitfit": H + LAYERS * (4 * H + INTER + H + 2 * H),  # embedding LayerNorm; q k v o, intermediate, output, 2 LayerNorms
     "last_layers": 2 * LAYER,
     "lora": LAYERS * 2 * 16 * (H + H),  # A (r x in) + B (out x r) on query and value of every layer
     "qlora": LAYERS * 2 * 16 * (H + H),  # peft's default targets for BERT are query and value as well

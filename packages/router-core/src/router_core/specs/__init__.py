@@ -18,8 +18,8 @@ from router_core.specs.llm_embedding import AttentionEmbeddingSpec, LlmEmbedding
 from router_core.specs.mcmf_scoring import McmfScoringSpec
 from router_core.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpec
 from router_core.specs.simple_scoring import SimpleScoringSpec
-from router_core.specs.transformer_embedding import TransformerEmbeddingSpec
 from router_core.specs.training import MAX_EPOCHS, DataSpec, LogSpec, ModelRef, WandbSpec, check_model_name
+from router_core.specs.transformer_embedding import TransformerEmbeddingSpec
 
 ModelSpec = Annotated[
     EloScoringSpec | DenseNetworkSpec | DnEmbeddingSpec | SimpleScoringSpec

@@ -19,7 +19,7 @@ class LoraSpec(SpecBase):
     method: Literal["lora"] = "lora"
     rank: PositiveInt = 16
     """Rank r of each adapter (the update is B @ A with A of shape (r, in), B of shape (out, r))."""
-    alpha: float = Field(default=32, gt=0)
+    alpha: PositiveInt = 32
     """LoRA alpha: the update is scaled by alpha / rank."""
     dropout: float = Field(default=0.05, ge=0, lt=1)
     """Dropout on the adapters' input."""

@@ -125,7 +125,7 @@ class TransformerEmbeddingScorer(PromptScorer):
         if torch.is_grad_enabled():
             return self._encode_batch(table, rows)
         order = torch.argsort(table.lengths[rows])  # similar lengths together: less padding
-        out = torch.empty(len(rows), self.network_.head.prompt_proj[0].in_features, device=rows.device)
+        out = torch.empty(len(rows), self.dims_["prompt_dim"], device=rows.device)
         for start in range(0, len(rows), ENCODE_BATCH):
             part = order[start : start + ENCODE_BATCH]
             out[part] = self._encode_batch(table, rows[part])
