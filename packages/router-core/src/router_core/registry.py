@@ -20,6 +20,7 @@ MODEL_TYPES: dict[str, str] = {
     "dense_network": "router_neural.dense_network:DenseNetworkScorer",
     "dn_embedding": "router_neural.dn_embedding:DnEmbeddingScorer",
     "simple_scoring": "router_neural.simple_scoring:SimpleScoringScorer",
+    "transformer_embedding": "router_neural.transformer_embedding:TransformerEmbeddingScorer",
 }
 """Every trainable model type and where its scorer lives; kept equal to the spec union by a test."""
 
