@@ -9,6 +9,7 @@ from router_core.specs._base import ClosedFormSpecBase, ModelSpecBase, SpecBase
 from router_core.specs.bradley_terry_scoring import BradleyTerryScoringSpec
 from router_core.specs.dense_network import DenseNetworkSpec
 from router_core.specs.dn_embedding import DnEmbeddingSpec
+from router_core.specs.dn_embedding_length_prediction import DnEmbeddingLengthPredictionSpec
 from router_core.specs.elo_scoring import EloScoringSpec
 from router_core.specs.gradient_boosting import GradientBoostingSpec
 from router_core.specs.greedy_ranking import GreedyRankingSpec
@@ -22,7 +23,7 @@ from router_core.specs.training import MAX_EPOCHS, DataSpec, LogSpec, ModelRef, 
 ModelSpec = Annotated[
     EloScoringSpec | DenseNetworkSpec | DnEmbeddingSpec | SimpleScoringSpec
     | LeastSquaresScoringSpec | GreedyRankingSpec | McmfScoringSpec | BradleyTerryScoringSpec
-    | GradientBoostingSpec,
+    | GradientBoostingSpec | DnEmbeddingLengthPredictionSpec,
     Field(discriminator="model_type"),
 ]
 """One model type's spec, chosen by its `model_type` field."""
@@ -120,6 +121,7 @@ __all__ = [
     "AttentionEmbeddingSpec",
     "DenseNetworkSpec",
     "DnEmbeddingSpec",
+    "DnEmbeddingLengthPredictionSpec",
     "LlmEmbeddingSpec",
     "MuonSpec",
     "OptimizerSpec",
