@@ -4,7 +4,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 
-from router_core.specs._base import min_occurrences_field
+from router_core.specs._base import ModelSpecBase, min_occurrences_field
 from router_core.specs.llm_embedding import LlmEmbeddingSource
 from router_core.specs.optimizers import OptimizerSpec
 
@@ -12,7 +12,7 @@ Tokenizer = Literal["cl100k_base", "all-MiniLM-L6-v2"]
 """Tokenizers lengths are counted in; both ship with router-neural and work offline."""
 
 
-class DnEmbeddingLengthPredictionSpec(LlmEmbeddingSource):
+class DnEmbeddingLengthPredictionSpec(ModelSpecBase, LlmEmbeddingSource):
     """log(answer tokens) of (prompt, model) = the model's learned offset + a residual MLP over projections of the
     prompt embedding, the prompt features and the model's LLM embedding, next to a learned model-ID embedding.
 
