@@ -143,6 +143,8 @@ class LengthNetwork(nn.Module):
     Model index -1 (never seen in training) gets the mean LLM embedding, the mean ID vector and the mean offset.
     """
 
+    llm_vectors: Tensor
+
     def __init__(self, prompt_dim: int, feature_dim: int, llm_vectors: Tensor, offsets: Tensor, id_dim: int,
                  proj_dim: int, hidden_dims: list[int], dropout: float, skip: bool) -> None:  # fmt: skip
         super().__init__()
