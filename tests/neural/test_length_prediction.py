@@ -189,7 +189,7 @@ def _write_battles(path: Path, records: list[Battle]) -> Path:
 @pytest.mark.slow
 def test_pipeline_and_cli_infer_evaluate(tmp_path: Path, capsys):
     data = _write_battles(tmp_path / "battles.jsonl", planted_battles(200, 3))
-    document = {"model": {"name": "tiny", "spec": SPEC}, "data": {"paths": [str(data)], "validation_split": 0.2},
+    document = {"model": {"name": "tiny", "spec": SPEC}, "data": {"path": [str(data)], "validation_split": 0.2},
                 "epochs": 10, "batch_size": 32}  # fmt: skip
     outcome = train_from_spec(parse_training_spec(document), ModelStore(), quiet_fit_args()[1])
     metrics = outcome.metrics
