@@ -28,7 +28,7 @@ SOURCES = {"mt_bench": DATA / "mt_bench_human" / "battles_turn1_with_text.jsonl"
 ADAMW = {"optimizer_type": "adamw", "learning_rate": 0.001, "weight_decay": 0.01}
 SPEC: dict[str, Any] = {
     "model_type": "dn_embedding_length_prediction", "tokenizer": "cl100k_base", "hidden_dims": [128, 64],
-    "input_proj_dim": 32, "model_id_embedding_dim": 16, "dropout": 0.2, "embedding_model_epochs": 20,
+    "input_proj_dim": 32, "model_id_embedding_dim": 16, "dropout": 0.2, "embedding_model_epochs": 5,
     "embedding_spec": {"embedding_type": "attention", "h_emb": 64, "h_scalar": 16, "h_pair": 64, "d_out": 32,
                        "pair_mlp_layers": 2, "num_attention_heads": 2, "pairs_per_model": 16, "models_per_batch": 16,
                        "embeddings_per_model": 2, "optimizer": {"optimizer_type": "adamw", "learning_rate": 0.001}},
@@ -104,23 +104,24 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("ROUTER_HOME", str(Path(tempfile.gettempdir()) / "router-length-benchmark"))
+    import torch
+
     runs = []
-    for seed in args.seeds:
+    for seed in args.seeds:  # the file is rewritten after every seed, so an interrupted run keeps what it measured
         runs.append(run_seed(seed, args.epochs, args.batch_size) | {"seed": seed})
         print(f"seed {seed}:", json.dumps({k: v for k, v in runs[-1].items() if k != "held_out"}), flush=True)
         for name, metrics in runs[-1]["held_out"].items():
             print(f"  {name}:", json.dumps(metrics), flush=True)
-    import torch
-
-    payload = {"command": f"uv run python benchmarks/length.py --seeds {' '.join(map(str, args.seeds))} "
-                          f"--epochs {args.epochs} --batch-size {args.batch_size}",
-               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
-                           "device": "cuda" if torch.cuda.is_available() else "cpu",
-                           "torch_threads": torch.get_num_threads()},
-               "spec": SPEC, "epochs": args.epochs, "batch_size": args.batch_size, "held_out_fraction": HELD_OUT,
-               "selection_fraction": SELECTION, "summary": summarise(runs), "runs": runs}  # fmt: skip
-    Path(args.output).write_text(json.dumps(payload, indent=1) + "\n")
-    print("wrote", args.output)
+        payload = {"command": f"uv run python benchmarks/length.py --seeds {' '.join(map(str, args.seeds))} "
+                              f"--epochs {args.epochs} --batch-size {args.batch_size}",
+                   "seeds_done": [r["seed"] for r in runs],
+                   "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
+                               "device": "cuda" if torch.cuda.is_available() else "cpu",
+                               "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg()},
+                   "spec": SPEC, "epochs": args.epochs, "batch_size": args.batch_size, "held_out_fraction": HELD_OUT,
+                   "selection_fraction": SELECTION, "summary": summarise(runs), "runs": runs}  # fmt: skip
+        Path(args.output).write_text(json.dumps(payload, indent=1) + "\n")
+        print("wrote", args.output, flush=True)
 
 
 if __name__ == "__main__":
