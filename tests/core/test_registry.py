@@ -15,7 +15,8 @@ def test_registry_keys_equal_spec_union_tags():
 def test_entry_resolves_to_matching_scorer(model_type: str):
     cls = scorer_class(model_type)
     assert cls.spec_type is MODEL_SPECS[model_type]
-    for method in ("fit", "score", "save", "load"):
+    predict = "predict_lengths" if MODEL_SPECS[model_type].task == "length" else "score"
+    for method in ("fit", predict, "save", "load"):
         assert callable(getattr(cls, method)), f"{cls.__name__} lacks {method}"
     assert isinstance(getattr(cls, "known_models", None), property)
 

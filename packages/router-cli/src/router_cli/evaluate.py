@@ -1,6 +1,7 @@
 """`router-cli evaluate`: accuracy, log-loss, Brier (and more) of saved models on battle data, side by side.
 
-One model: the JSON output's top level holds its metrics (`pairwise_accuracy`, `log_loss`, `n_pairs`, ...).
+One model: the JSON output's top level holds its metrics (`pairwise_accuracy`, `log_loss`, `n_pairs`, ...; for a
+length model `mae`, `median_abs_rel_error`, `rmse_log`, `median_ratio` and the same keys under `baseline`).
 Several: `{"models": {"TYPE/NAME": metrics, ...}}`. Definitions: docs/evaluation.md.
 """
 
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     """Load the data once, evaluate every model, print a table and optionally write JSON."""
     from router_core.data.types import Battles
     from router_core.evaluation import LogisticLink, evaluate
-    from router_core.pipeline import load_scorer
+    from router_core.length import evaluate_lengths
+    from router_core.pipeline import load_length_predictor, load_scorer, model_task
     from router_core.store import ModelStore
 
     store = ModelStore()
@@ -73,13 +75,21 @@ def run(args: argparse.Namespace) -> int:
     battles = Battles.from_records(load_records(args.data, args.format))
     if len(battles) == 0:
         raise UserError("the data holds no battles")
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
+    lengths: dict[str, dict[str, Any]] = {}
     for model in saved:
+        if model_task(model.model_type) == "length":
+            lengths[model.ref] = evaluate_lengths(load_length_predictor(model), battles, args.batch_size)
+            continue
         results[model.ref] = evaluate(load_scorer(model), battles, LogisticLink.load(model.path),
                                       args.bootstrap_rounds, seed=args.seed, batch_size=args.batch_size,
                                       progress=not args.no_progress,
                                       prompt_sensitivity=args.prompt_sensitivity)  # fmt: skip
-    print(format_table(results, ROWS + (SENSITIVITY_ROWS if args.prompt_sensitivity else ())))
+    if results:
+        print(format_table(results, ROWS + (SENSITIVITY_ROWS if args.prompt_sensitivity else ())))
+    if lengths:
+        print(format_length_table(lengths))
+    results |= lengths
     if any("per_category" in r for r in results.values()):
         print("\naccuracy (decisive pairs) per category")
         print(format_categories(results))
@@ -94,6 +104,18 @@ def format_table(results: dict[str, dict[str, Any]], names: tuple[str, ...] = RO
     """Metrics as rows, models as columns."""
     header = ["metric", *results]
     rows = [header] + [[name, *(_cell(_get(r, name)) for r in results.values())] for name in names]
+    widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def format_length_table(results: dict[str, dict[str, Any]]) -> str:
+    """Length metrics of each model and of its per-model median baseline, as rows; models as columns."""
+    from router_core.length import METRICS
+
+    header = ["metric", *results]
+    names = (*METRICS, "n_samples", "n_unknown_model", "median_actual", "tokenizer")
+    rows = [header] + [[name, *(_cell(r.get(name)) for r in results.values())] for name in names]
+    rows += [[f"baseline {name}", *(_cell(r["baseline"].get(name)) for r in results.values())] for name in METRICS]
     widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 

@@ -1,4 +1,5 @@
-"""`router-cli infer`: score every candidate model for every prompt and write `{model: [score per prompt]}`."""
+"""`router-cli infer`: score every candidate model for every prompt and write `{model: [score per prompt]}`; for a
+length model (dn_embedding_length_prediction) the values are predicted answer lengths in tokens."""
 
 from __future__ import annotations
 
@@ -73,8 +74,12 @@ def run(args: argparse.Namespace) -> int:
     prompts = args.prompts if args.prompts is not None else read_prompts_file(args.prompts_file)
     if not prompts:
         raise UserError("no prompts to score")
-    scorer, name = load_for_scoring(args.model, args.backend, args.threads)
-    scores = score_models(scorer, prompts, args.models_to_score, args.batch_size)
+    predicted = predict_lengths(args.model, args.backend, prompts, args.models_to_score, args.batch_size)
+    if predicted is not None:  # a length model: predicted answer lengths in tokens, same JSON shape
+        scores, name = predicted
+    else:
+        scorer, name = load_for_scoring(args.model, args.backend, args.threads)
+        scores = score_models(scorer, prompts, args.models_to_score, args.batch_size)
     result = {model: [float(s) for s in scores[:, j]] for j, model in enumerate(args.models_to_score)}
     if args.output_path:
         output = write_json_output(Path(args.output_path), result)
@@ -83,6 +88,22 @@ def run(args: argparse.Namespace) -> int:
         output = write_json_output(Path("inference_outputs") / f"{stamp}_{name}.json", result, exclusive=True)
     print(output)
     return 0
+
+
+def predict_lengths(model: str, backend: str, prompts: list[str], models: list[str],
+                    batch_size: int) -> tuple[Any, str] | None:  # fmt: skip
+    """Predicted lengths (n_prompts, n_models) and the model's name when --model is a saved length model, else None."""
+    if is_exported_dir(model):
+        return None
+    from router_core.pipeline import load_length_predictor, model_task
+    from router_core.store import ModelStore
+
+    saved = ModelStore().resolve(model)
+    if model_task(saved.model_type) != "length":
+        return None
+    if backend not in ("auto", "torch"):
+        raise UserError(f"{saved.ref} is a length model; it runs on the torch backend only (--backend auto or torch)")
+    return load_length_predictor(saved).predict_lengths(prompts, models, batch_size), saved.name
 
 
 def is_exported_dir(model: str) -> bool:

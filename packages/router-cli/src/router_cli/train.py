@@ -55,7 +55,18 @@ def run(args: argparse.Namespace) -> int:
     outcome = train_from_spec(spec, ModelStore(), TrainHooks(progress=not args.no_progress))
     m = outcome.metrics
     print(f"saved {outcome.saved.ref} to {outcome.saved.path}")
+    if "validation_mae" in m:  # a length model (task "length")
+        print(_length_summary(m))
+        return 0
     validation = ("no validation battles (data.validation_split is 0)" if m["validation_accuracy"] is None else
                   f"validation accuracy {m['validation_accuracy']:.4f} on {m['n_validation_decisive']}")  # fmt: skip
     print(f"train accuracy {m['train_accuracy']:.4f} on {m['n_train_decisive']} decisive battles; {validation}")
     return 0
+
+
+def _length_summary(m: dict[str, Any]) -> str:
+    if m["validation_mae"] is None:
+        return f"train MAE {m['train_mae']:.1f} {m['tokenizer']} tokens on {m['n_train_answers']} answers; no validation answers"
+    return (f"validation MAE {m['validation_mae']:.1f} {m['tokenizer']} tokens (per-model median baseline "
+            f"{m['validation_baseline_mae']:.1f}), median ratio {m['validation_median_ratio']:.3f}, "
+            f"rmse_log {m['validation_rmse_log']:.3f} on {m['n_validation_answers']} answers")

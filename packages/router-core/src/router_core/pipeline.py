@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -29,6 +29,8 @@ from router_core.data.prepare import (
 from router_core.data.types import Battle, Battles
 from router_core.errors import DataError, UserError
 from router_core.evaluation import LogisticLink, calibrate, with_calibration
+from router_core.length import METRICS as LENGTH_METRICS
+from router_core.length import LengthPredictor, evaluate_lengths
 from router_core.metrics import pairwise_accuracy
 from router_core.plotting import PLOT_FILE, save_history_plot
 from router_core.registry import scorer_class
@@ -41,6 +43,8 @@ from router_core.versions import package_versions
 from router_core.wandb_log import WandbRun
 
 log = logging.getLogger(__name__)
+Model = Scorer | LengthPredictor
+"""What a model type trains: a scorer, or a length predictor when its spec's `task` is "length"."""
 _PACKAGES = ("router-core", "router-classic", "router-neural", "router-runtime", "router-cli", "numpy", "torch")
 
 
@@ -175,20 +179,40 @@ def _choosing_battles(split: Split) -> Battles:
     return split.selection if split.selection.decisive.any() else split.train
 
 
-def load_scorer(saved: SavedModel) -> Scorer:
-    """Rebuild the fitted scorer of a saved model from its state files and its spec.json."""
+def load_model(saved: SavedModel) -> Model:
+    """Rebuild the fitted scorer or length predictor of a saved model from its state files and its spec.json."""
     with reading_model_files(saved.path):  # a damaged state file is a DataError naming the model (issue 12)
         model_spec = MODEL_SPECS[saved.model_type].model_validate(saved.spec()["model"]["spec"])
         return scorer_class(saved.model_type).load(saved.path, model_spec)
 
 
-def _initial_scorer(spec: TrainingSpec, store: ModelStore) -> tuple[Scorer, ModelSpecBase, str | None]:
+def model_task(model_type: str) -> str:
+    """"score" or "length": what models of `model_type` predict (the spec's `task`)."""
+    return MODEL_SPECS[model_type].task
+
+
+def load_scorer(saved: SavedModel) -> Scorer:
+    """The fitted scorer of a saved model; a `UserError` when the model predicts lengths instead."""
+    if model_task(saved.model_type) != "score":
+        raise UserError(f"{saved.ref} is a length model: it predicts answer lengths in tokens, not scores "
+                        "(use it with router-cli infer or evaluate)")  # fmt: skip
+    return cast(Scorer, load_model(saved))
+
+
+def load_length_predictor(saved: SavedModel) -> LengthPredictor:
+    """The fitted length predictor of a saved model; a `UserError` when the model is a scorer."""
+    if model_task(saved.model_type) != "length":
+        raise UserError(f"{saved.ref} is a scorer, not a length model")
+    return cast(LengthPredictor, load_model(saved))
+
+
+def _initial_scorer(spec: TrainingSpec, store: ModelStore) -> tuple[Model, ModelSpecBase, str | None]:
     if spec.model.start_state is None:
         assert spec.model.spec is not None  # the spec validator guarantees one of them
         return scorer_class(spec.model.spec.model_type)(spec.model.spec), spec.model.spec, None
     parent = store.resolve(spec.model.start_state)
     log.info("continuing from %s", parent.ref)
-    scorer = load_scorer(parent)
+    scorer = load_model(parent)
     return scorer, scorer.spec, parent.ref
 
 
@@ -199,10 +223,9 @@ class _Saver:
                  parent: str | None) -> None:  # fmt: skip
         self.spec, self.model_spec, self.split, self.store, self.parent = spec, model_spec, split, store, parent
 
-    def save(self, scorer: Scorer, name: str, extra_meta: dict[str, Any] | None = None) -> tuple[SavedModel, dict[str, Any]]:
+    def save(self, scorer: Model, name: str, extra_meta: dict[str, Any] | None = None) -> tuple[SavedModel, dict[str, Any]]:
         """Calibrate, measure and save `scorer` as `name`: state, calibration.json, training plot, spec, meta."""
-        link = calibration_link(scorer, self.split, seed=self.spec.data.seed)  # P(a beats b), score-only models
-        metrics = _metrics(scorer, self.split)
+        link, metrics = _measure(scorer, self.split, self.spec.data.seed)
         meta = (_meta(self.spec, self.model_spec, self.split, metrics, self.parent)
                 | {"name": name, "fit": scorer.report()} | (extra_meta or {}))  # fmt: skip
         saved_spec = self.spec.model_dump(mode="json", by_alias=True, exclude={"schema_ref"})
@@ -216,9 +239,31 @@ class _Saver:
         path = self.store.save(self.model_spec.model_type, name, write, saved_spec, meta)
         return SavedModel(self.model_spec.model_type, name, path, meta), metrics
 
-    def checkpoint(self, scorer: Scorer, epoch: int) -> None:
+    def checkpoint(self, scorer: Model, epoch: int) -> None:
         """Save the scorer as it is after `epoch` as `<name>@ep<epoch>`, a loadable model like the final one."""
         self.save(scorer, f"{self.spec.model.name}@ep{epoch}", {"epoch": epoch, "checkpoint_of": self.spec.model.name})
+
+
+def _measure(model: Model, split: Split, seed: int) -> tuple[LogisticLink | None, dict[str, Any]]:
+    """The calibration (scorers: P(a beats b) for score-only models) and the metrics of a fitted model, by task."""
+    if model.spec.task == "length":
+        return None, _length_metrics(cast(LengthPredictor, model), split)
+    scorer = cast(Scorer, model)
+    return calibration_link(scorer, split, seed=seed), _metrics(scorer, split)
+
+
+def _length_metrics(predictor: LengthPredictor, split: Split) -> dict[str, Any]:
+    """Length metrics on the train and validation answers, and the per-model median baseline's on validation."""
+    out: dict[str, Any] = {"tokenizer": predictor.tokenizer, "n_train_battles": len(split.train),
+                           "n_validation_battles": len(split.validation)}  # fmt: skip
+    for name, battles in (("train", split.train), ("validation", split.validation)):
+        result = evaluate_lengths(predictor, battles)
+        out[f"n_{name}_answers"] = result["n_samples"]
+        for metric in LENGTH_METRICS:
+            out[f"{name}_{metric}"] = result[metric]
+            if name == "validation":
+                out[f"validation_baseline_{metric}"] = result["baseline"][metric]
+    return out
 
 
 def _metrics(scorer: Scorer, split: Split) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Torch modules of the prompt-aware scorers: dense_network's MLP and dn_embedding's residual MLP."""
+"""Torch modules of the prompt-aware models: dense_network's MLP, dn_embedding's residual MLP and the length network
+of dn_embedding_length_prediction."""
 
 from __future__ import annotations
 
@@ -77,6 +78,28 @@ class _Block(nn.Module):
         return out + self.shortcut(x) if self.shortcut is not None else out
 
 
+def _projection(width_in: int, width_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(width_in, width_out), nn.LeakyReLU(0.1))
+
+
+def _blocks(width: int, hidden_dims: list[int], dropout: float, skip: bool) -> tuple[nn.Sequential, int]:
+    """The hidden blocks from `width` through `hidden_dims`, and the output width."""
+    blocks = []
+    for hidden in hidden_dims:
+        blocks.append(_Block(width, hidden, dropout, skip))
+        width = hidden
+    return nn.Sequential(*blocks), width
+
+
+def _leaky_init(network: nn.Module) -> None:
+    """Kaiming-normal weights (for LeakyReLU(0.1)) and zero biases in every Linear layer."""
+    for module in network.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.kaiming_normal_(module.weight, a=0.1, nonlinearity="leaky_relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
 class DnEmbeddingNetwork(nn.Module):
     """score = head(blocks([proj(prompt emb), proj(features), proj(LLM embedding)])) + bias(model).
 
@@ -88,22 +111,13 @@ class DnEmbeddingNetwork(nn.Module):
         super().__init__()
         self.prompt_dim = prompt_dim
         self.register_buffer("llm_vectors", llm_vectors.clone().float())
-        self.prompt_proj = nn.Sequential(nn.Linear(prompt_dim, proj_dim), nn.LeakyReLU(0.1))
-        self.feature_proj = nn.Sequential(nn.Linear(feature_dim, proj_dim), nn.LeakyReLU(0.1)) if feature_dim else None
-        self.llm_proj = nn.Sequential(nn.Linear(llm_vectors.shape[1], proj_dim), nn.LeakyReLU(0.1))
-        width = proj_dim * (3 if feature_dim else 2)
-        blocks = []
-        for hidden in hidden_dims:
-            blocks.append(_Block(width, hidden, dropout, skip))
-            width = hidden
-        self.blocks = nn.Sequential(*blocks)
+        self.prompt_proj = _projection(prompt_dim, proj_dim)
+        self.feature_proj = _projection(feature_dim, proj_dim) if feature_dim else None
+        self.llm_proj = _projection(llm_vectors.shape[1], proj_dim)
+        self.blocks, width = _blocks(proj_dim * (3 if feature_dim else 2), hidden_dims, dropout, skip)
         self.head = nn.Linear(width, 1)
         self.model_bias = ModelBias(len(llm_vectors), model_bias)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.kaiming_normal_(module.weight, a=0.1, nonlinearity="leaky_relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        _leaky_init(self)
         if model_bias or zero_start:
             _zero(self.head)
 
@@ -119,3 +133,42 @@ class DnEmbeddingNetwork(nn.Module):
         """Append LLM embeddings (n_new, d_llm) of new models, bias 0."""
         self.llm_vectors = torch.cat([self.llm_vectors, new_vectors.to(self.llm_vectors)])
         self.model_bias.grow(len(new_vectors))
+
+
+class LengthNetwork(nn.Module):
+    """log length = offset(model) + head(blocks([proj(prompt emb), proj(features), proj(LLM embedding), id(model)])).
+
+    The LLM embeddings are a frozen buffer (n_models, d_llm), the ID embedding and the per-model offsets are learned;
+    the head starts at zero, so the untrained network predicts each model's offset (its mean training log length).
+    Model index -1 (never seen in training) gets the mean LLM embedding, the mean ID vector and the mean offset.
+    """
+
+    llm_vectors: Tensor
+
+    def __init__(self, prompt_dim: int, feature_dim: int, llm_vectors: Tensor, offsets: Tensor, id_dim: int,
+                 proj_dim: int, hidden_dims: list[int], dropout: float, skip: bool) -> None:  # fmt: skip
+        super().__init__()
+        self.prompt_dim = prompt_dim
+        self.register_buffer("llm_vectors", llm_vectors.clone().float())
+        self.prompt_proj = _projection(prompt_dim, proj_dim)
+        self.feature_proj = _projection(feature_dim, proj_dim) if feature_dim else None
+        self.llm_proj = _projection(llm_vectors.shape[1], proj_dim)
+        self.id_embedding = nn.Embedding(len(llm_vectors), id_dim)
+        self.blocks, width = _blocks(proj_dim * (3 if feature_dim else 2) + id_dim, hidden_dims, dropout, skip)
+        self.head = nn.Linear(width, 1)
+        self.offset = nn.Parameter(offsets.clone().float())
+        _leaky_init(self)
+        _zero(self.head)
+
+    def forward(self, inputs: Tensor, models: Tensor) -> Tensor:
+        """Log lengths, shape (n,), of `inputs` (n, prompt_dim [+ feature_dim]) paired with `models` (n,), -1 = unknown."""
+        known = models >= 0
+        index = models.clamp(min=0)
+        llm = torch.where(known[:, None], self.llm_vectors[index], self.llm_vectors.mean(0))
+        ids = torch.where(known[:, None], self.id_embedding(index), self.id_embedding.weight.mean(0))
+        offset = torch.where(known, self.offset[index], self.offset.mean())
+        parts = [self.prompt_proj(inputs[:, : self.prompt_dim])]
+        if self.feature_proj is not None:
+            parts.append(self.feature_proj(inputs[:, self.prompt_dim :]))
+        parts += [self.llm_proj(llm), ids]
+        return self.head(self.blocks(torch.cat(parts, dim=1))).squeeze(1) + offset

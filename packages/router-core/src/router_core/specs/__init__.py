@@ -9,6 +9,7 @@ from router_core.specs._base import ClosedFormSpecBase, ModelSpecBase, SpecBase
 from router_core.specs.bradley_terry_scoring import BradleyTerryScoringSpec
 from router_core.specs.dense_network import DenseNetworkSpec
 from router_core.specs.dn_embedding import DnEmbeddingSpec
+from router_core.specs.dn_embedding_length_prediction import DnEmbeddingLengthPredictionSpec
 from router_core.specs.elo_scoring import EloScoringSpec
 from router_core.specs.finetuning import BitFitSpec, FineTuningSpec, FullSpec, LastLayersSpec, LoraSpec, QLoraSpec
 from router_core.specs.gradient_boosting import GradientBoostingSpec
@@ -24,7 +25,7 @@ from router_core.specs.transformer_embedding import TransformerEmbeddingSpec
 ModelSpec = Annotated[
     EloScoringSpec | DenseNetworkSpec | DnEmbeddingSpec | SimpleScoringSpec
     | LeastSquaresScoringSpec | GreedyRankingSpec | McmfScoringSpec | BradleyTerryScoringSpec
-    | GradientBoostingSpec | TransformerEmbeddingSpec,
+    | GradientBoostingSpec | TransformerEmbeddingSpec | DnEmbeddingLengthPredictionSpec,
     Field(discriminator="model_type"),
 ]
 """One model type's spec, chosen by its `model_type` field."""
@@ -129,6 +130,7 @@ __all__ = [
     "AttentionEmbeddingSpec",
     "DenseNetworkSpec",
     "DnEmbeddingSpec",
+    "DnEmbeddingLengthPredictionSpec",
     "LlmEmbeddingSpec",
     "MuonSpec",
     "OptimizerSpec",

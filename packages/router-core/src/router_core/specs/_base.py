@@ -6,7 +6,7 @@ Rules that hold for every field of every spec live here, once:
 - every integer, also inside lists, lies within `INT_LIMIT`, so no value overflows a C integer downstream.
 """
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
@@ -64,6 +64,10 @@ class ModelSpecBase(SpecBase):
 
     prompt_aware: ClassVar[bool] = False
     """Whether the scorer reads prompt text (then battles without a prompt are dropped)."""
+
+    task: ClassVar[Literal["score", "length"]] = "score"
+    """What the model predicts: "score" (a `Scorer`: preference scores, pairwise metrics, calibration) or "length"
+    (a `router_core.length.LengthPredictor`: answer lengths in tokens, length metrics)."""
 
     reference_fields: ClassVar[tuple[str, ...]] = ()
     """Fields naming a saved model (TYPE/NAME); the pipeline resolves them into `RunConfig.references`."""
