@@ -3,8 +3,10 @@
 Run: `uv run python benchmarks/arena_votes.py`. Writes benchmarks/results/arena_votes.json.
 Data: ../shared/data/arena/chatbot_arena_2023_votes.jsonl (21,673 votes, 20 models; no prompt text, so the split
 is grouped by question_id). Each scorer is trained through `train_from_spec` (the same path as `router-cli train`)
-with min_model_occurrences 20 (all 20 models kept), validation_split 0.2, seed 0, so every scorer sees the same
-split; then `evaluate` runs on the validation battles with the calibration saved at training time.
+with min_model_occurrences 20 (all 20 models kept), validation_split 0.2, the default selection_split 0.15 (the
+best Elo epoch and every calibration link are chosen on those battles, carved from the training 80%), seed 0, so
+every scorer sees the same split; then `evaluate` runs on the validation battles with the calibration saved at
+training time.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from router_core.data.loading import load_battles
 from router_core.evaluation import LogisticLink, evaluate
-from router_core.pipeline import load_scorer, prepare_split, train_from_spec
+from router_core.pipeline import load_scorer, train_from_spec
 from router_core.scorer import TrainHooks
 from router_core.specs import parse_training_spec
 from router_core.store import ModelStore
@@ -54,7 +55,6 @@ def main() -> None:
     """Train, evaluate, print and write every case."""
     home = Path(tempfile.mkdtemp(prefix="router-votes-"))
     store = ModelStore(home)
-    records = None
     results: dict[str, Any] = {}
     try:
         for name, (spec, epochs) in CASES.items():
@@ -62,9 +62,7 @@ def main() -> None:
             start = time.perf_counter()
             outcome = train_from_spec(training, store, TrainHooks(progress=False, log=lambda _: None))
             seconds = time.perf_counter() - start
-            records = records or load_battles(training.data)
-            assert training.model.spec is not None
-            validation = prepare_split(records, training, training.model.spec).validation
+            validation = outcome.split.validation
             metrics = evaluate(load_scorer(outcome.saved), validation, LogisticLink.load(outcome.saved.path))
             results[name] = {k: metrics.get(k) for k in KEEP} | {
                 "train_accuracy": outcome.metrics["train_accuracy"], "train_seconds": seconds,
@@ -75,7 +73,7 @@ def main() -> None:
     finally:
         shutil.rmtree(home, ignore_errors=True)
     about = {"data": str(VOTES.relative_to(ROOT.parent)), "validation_split": 0.2, "seed": 0,
-             "min_model_occurrences": 20, "split": "grouped by question_id"}  # fmt: skip
+             "selection_split": 0.15, "min_model_occurrences": 20, "split": "grouped by question_id"}  # fmt: skip
     OUT.write_text(json.dumps({"_about": about, "results": results}, indent=2) + "\n")
     print(f"wrote {OUT.relative_to(ROOT)}")
 

@@ -109,7 +109,7 @@ def test_unreachable_hub_model_fails_within_seconds(tmp_path, monkeypatch):
     start = time.perf_counter()
     with pytest.raises(UserError, match="all-MiniLM-L12-v2.*unreachable.*all-MiniLM-L6-v2"):
         base_directory("sentence-transformers/all-MiniLM-L12-v2")
-    assert time.perf_counter() - start < 10
+    assert time.perf_counter() - start < 60  # generous for a loaded machine: an online retry loop takes minutes
 
 
 def _pooling_dir(path: Path, modules: list[dict] | None, config: dict | None = None) -> Path:
@@ -316,7 +316,7 @@ def test_seed_example_with_its_hub_model_fails_fast_and_clearly(tmp_path, plante
     start = time.perf_counter()
     with pytest.raises(UserError, match="all-MiniLM-L12-v2"):
         train_from_spec(parse_training_spec(document), ModelStore(), quiet_fit_args()[1])
-    assert time.perf_counter() - start < 10
+    assert time.perf_counter() - start < 60  # generous for a loaded machine: an online retry loop takes minutes
 
 
 @pytest.mark.slow
