@@ -1,6 +1,7 @@
 """5-fold prompt-grouped cross-validation of the prompt-aware scorers' shipped defaults against Bradley-Terry.
 
-Run: `uv run python benchmarks/neural_cv.py [--datasets mt_bench kaggle arena_sample] [--models ...]`.
+Run: `uv run python benchmarks/neural_cv.py [--datasets mt_bench kaggle arena_sample] [--models ...]`; tables of a
+result: `uv run python benchmarks/neural_cv.py --table benchmarks/results/neural_cv.json`.
 Writes benchmarks/results/neural_cv.json. Every model is its `training_specs/<type>/default.json` spec, with the
 rare-model threshold lowered to 20 for these small data sets (said in the JSON), trained the way `router-cli
 train` trains it: the four other folds are split by the pipeline (`prepare_split`, validation_split 0, the
@@ -120,6 +121,26 @@ def summarise(per_fold: dict[str, list[dict[str, float]]], baseline: str) -> dic
     return out
 
 
+def table(report: dict[str, Any]) -> str:
+    """Markdown tables (one per data set) of a result JSON: mean +- standard error over folds, paired differences."""
+    lines = []
+    baseline = report["baseline"]
+    for dataset, result in report["datasets"].items():
+        lines += [f"\n{dataset} ({result['n_battles']} battles)\n",
+                  f"| model | accuracy | minus {baseline} | log-loss | minus {baseline} | all pairs accuracy | "
+                  "prompt sensitivity (accuracy) | alpha per fold |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for name, summary in result["summary"].items():
+            def cell(key: str, digits: int = 4) -> str:
+                value = summary.get(key)
+                return "" if value is None else f"{value['mean']:+.{digits}f} +- {value['se']:.{digits}f}"
+
+            alphas = ", ".join(f"{a:.2f}" for a in summary.get("alpha_per_fold", [])) or "-"
+            lines.append(f"| {name} | {cell('accuracy').lstrip('+')} | {cell(f'accuracy_minus_{baseline}')} | "
+                         f"{cell('log_loss').lstrip('+')} | {cell(f'log_loss_minus_{baseline}')} | "
+                         f"{cell('all_pairs_accuracy').lstrip('+')} | {cell('prompt_sensitivity_accuracy')} | {alphas} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Run the cross-validation and write the JSON result."""
     parser = argparse.ArgumentParser()
@@ -131,7 +152,12 @@ def main() -> None:
     parser.add_argument("--override", action="append", default=[], metavar="TYPE:JSON",
                         help='change a default spec, e.g. dn_embedding:{"embedding_model_epochs": 50} (recorded)')
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "neural_cv.json"))
+    parser.add_argument("--table", nargs="+", metavar="JSON", help="only print the markdown tables of result files")
     args = parser.parse_args()
+    if args.table:
+        for path in args.table:
+            print(table(json.loads(Path(path).read_text())))
+        return
     for item in args.override:
         model_type, _, doc = item.partition(":")
         OVERRIDES[model_type] = OVERRIDES.get(model_type, {}) | json.loads(doc)
