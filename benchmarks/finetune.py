@@ -109,6 +109,8 @@ def main() -> None:
     """Run every method in its own process and write the results JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per method (after one warm-up step)")
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS),
+                        help="methods to (re)measure; the others keep their entry in the results file")
     parser.add_argument("--method", choices=list(METHODS), help=argparse.SUPPRESS)  # the child's entry
     args = parser.parse_args()
     if args.method:
@@ -116,11 +118,16 @@ def main() -> None:
         return
     import torch
 
+    previous = {r["method"]: r for r in json.loads(OUT.read_text())["results"]} if OUT.is_file() else {}
     results = []
     for name in METHODS:
+        if name not in args.methods:
+            if name in previous:
+                results.append(previous[name])
+            continue
         out = subprocess.run([sys.executable, __file__, "--method", name, "--steps", str(args.steps)],
                              capture_output=True, text=True, check=True)  # fmt: skip
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]) | {"measured": time.strftime("%Y-%m-%dT%H:%M")})
         print(f"{name}: {results[-1]['seconds_per_step']:.2f} s/step, {results[-1]['peak_rss_mb']} MB, "
               f"{results[-1]['trainable_encoder_parameters']:,} trainable, {results[-1]['saved_network_bytes']:,} B")
     OUT.write_text(json.dumps({"command": "uv run python benchmarks/finetune.py --steps " + str(args.steps),
