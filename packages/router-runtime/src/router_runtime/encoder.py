@@ -27,7 +27,8 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _onnxruntime() -> Any:
+def onnxruntime_module() -> Any:
+    """The `onnxruntime` module; a UserError naming the extra to install when it is missing."""
     try:
         import onnxruntime
     except ImportError as error:
@@ -71,7 +72,7 @@ class OnnxEncoder:
     """Embeds texts with the exported tokenizer and ONNX graph; `encode` returns (n, dimension) float32."""
 
     def __init__(self, directory: Path, threads: int | None = None, cuda: bool = False) -> None:
-        ort = _onnxruntime()
+        ort = onnxruntime_module()
         self.tokenizer = PromptTokenizer(directory)
         self.config = self.tokenizer.config
         self.dimension = int(self.config["dimension"])

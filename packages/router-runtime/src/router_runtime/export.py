@@ -184,7 +184,7 @@ def _check(directory: Path, scorer: Any, prompts: list[str], quantize: Quantize,
 def parity_stats(expected: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     """Max abs difference, Spearman correlation of all scores, and the share of prompts with the same best model."""
     ranks = [np.argsort(np.argsort(a.ravel(), kind="stable"), kind="stable").astype(np.float64) for a in (expected, actual)]
-    spearman = float(np.corrcoef(*ranks)[0, 1]) if expected.size > 1 and ranks[0].std() > 0 else 1.0
+    spearman = float(np.corrcoef(ranks[0], ranks[1])[0, 1]) if expected.size > 1 and ranks[0].std() > 0 else 1.0
     top1 = float((expected.argmax(axis=1) == actual.argmax(axis=1)).mean()) if expected.size else 1.0
     return {"max_abs_diff": float(np.abs(expected - actual).max(initial=0.0)), "spearman": spearman,
             "top1_agreement": top1}  # fmt: skip
@@ -264,10 +264,13 @@ def _optimize(raw: Path, target: Path, config: Any) -> dict[str, int]:
         log.info("no ONNX Runtime fusions for %s encoders; exporting the plain graph", config.model_type)
         os.replace(raw, target)
         return {}
+    from onnxruntime.transformers.onnx_model_bert import BertOnnxModel
     from onnxruntime.transformers.optimizer import optimize_model
 
     optimized = optimize_model(str(raw), model_type="bert", num_heads=int(config.num_attention_heads),
                                hidden_size=int(config.hidden_size), opt_level=1)  # fmt: skip
+    if not isinstance(optimized, BertOnnxModel):  # what model_type="bert" gives
+        raise RuntimeError(f"ONNX Runtime's bert optimizer returned a {type(optimized).__name__}")
     optimized.save_model_to_file(str(target), use_external_data_format=False)
     return {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
 
