@@ -264,15 +264,17 @@ def _optimize(raw: Path, target: Path, config: Any) -> dict[str, int]:
         log.info("no ONNX Runtime fusions for %s encoders; exporting the plain graph", config.model_type)
         os.replace(raw, target)
         return {}
-    from onnxruntime.transformers.onnx_model_bert import BertOnnxModel
     from onnxruntime.transformers.optimizer import optimize_model
 
     optimized = optimize_model(str(raw), model_type="bert", num_heads=int(config.num_attention_heads),
                                hidden_size=int(config.hidden_size), opt_level=1)  # fmt: skip
-    if not isinstance(optimized, BertOnnxModel):  # what model_type="bert" gives
-        raise RuntimeError(f"ONNX Runtime's bert optimizer returned a {type(optimized).__name__}")
+    # model_type="bert" gives a BertOnnxModel, but imported under another module path than
+    # onnxruntime.transformers.onnx_model_bert (the optimizer puts its own folder on sys.path), so no isinstance
+    statistics = getattr(optimized, "get_fused_operator_statistics", None)
+    if statistics is None:
+        raise RuntimeError(f"ONNX Runtime's bert optimizer returned a {type(optimized).__name__} without fusion counts")
     optimized.save_model_to_file(str(target), use_external_data_format=False)
-    return {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
+    return {k: int(v) for k, v in statistics().items() if v}
 
 
 def quantize_encoder(directory: Path) -> None:
