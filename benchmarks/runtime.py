@@ -108,6 +108,7 @@ def whole_process(variants: dict[str, list[str]], prompts_file: Path, env: dict[
                        "--prompts-file", str(prompts_file), "--output-path",
                        str(prompts_file.parent / f"out-{name}-{k}.json")]  # fmt: skip
                 runs[name].append(timed_process(cmd, env))
+                print(f"infer 500 x {k}, {name}: {runs[name][-1][0]:.2f} s, {runs[name][-1][1]:.0f} MB", flush=True)
         out[f"500x{k}"] = {name: {"median_s": statistics.median(w for w, _ in r), "peak_rss_mb": max(m for _, m in r)}
                            for name, r in runs.items()}  # fmt: skip
     return out
@@ -238,18 +239,23 @@ def main() -> None:
     prompts_file.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in unseen))
     variants = {"torch": ["--model", ref, "--backend", "torch"],
                 **{name: ["--model", str(path)] for name, path in exports.items()}}  # fmt: skip
-    results = {
-        "whole_process_infer": whole_process(variants, prompts_file, env, args.repeats),
-        **in_process(ref, exports, prompts),
-        "serving_process": serving_rss(args.torch_free_python, ref, exports, prompts_file, env),
-        "parity": parity,
-        "_about": {"cores": len(os.sched_getaffinity(0)), "repeats": args.repeats, "n_unseen_prompts": len(unseen),
-                   "mean_prompt_chars": float(np.mean([len(p) for p in unseen])), "model": ref,
-                   "hidden_dims": [256, 128, 64], "torch_free_python": args.torch_free_python},  # fmt: skip
-    }
     out = ROOT / "benchmarks" / "results" / "runtime.json"
+    results: dict = {"parity": parity, "_about": {
+        "cores": len(os.sched_getaffinity(0)), "repeats": args.repeats, "n_unseen_prompts": len(unseen),
+        "mean_prompt_chars": float(np.mean([len(p) for p in unseen])), "model": ref, "hidden_dims": [256, 128, 64],
+        "torch_free_python": args.torch_free_python, "load_average_at_start": os.getloadavg(), "complete": False}}  # fmt: skip
+
+    def save(section: str, value: dict) -> None:  # after every section, so a cut-short run keeps what it measured
+        results[section] = value
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"{section}: {json.dumps(value)}", flush=True)
+
+    save("serving_process", serving_rss(args.torch_free_python, ref, exports, prompts_file, env))
+    save("whole_process_infer", whole_process(variants, prompts_file, env, args.repeats))
+    for section, value in in_process(ref, exports, prompts).items():
+        save(section, value)
+    results["_about"] |= {"complete": True, "load_average_at_end": os.getloadavg()}
     out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

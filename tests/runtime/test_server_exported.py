@@ -109,3 +109,11 @@ def test_router_cli_serve_of_an_exported_directory_maps_no_torch(exported) -> No
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
     assert process.returncode in (0, -15), output
+
+
+@pytest.mark.parametrize("flags", [["--port", "70000"], ["--max-prompts", "0"], ["--threads", "0"]])
+def test_router_serve_refuses_bad_flags_before_loading(flags: list[str], capsys) -> None:
+    from router_runtime.cli import main
+
+    assert main(["--model", "anything", *flags]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
