@@ -1,13 +1,20 @@
 """Serving speed of a MiniLM-L6 dense_network model: the torch path vs ONNX fp32 vs ONNX int8, side by side.
 
-Run: `uv run python benchmarks/runtime.py [--repeats 2] [--torch-free-python /path/to/venv/bin/python]`.
+Run: `uv run python benchmarks/runtime.py [--repeats 2] [--torch-free-python /path/to/venv/bin/python] [--home DIR]`.
 Writes benchmarks/results/runtime.json. Trains a dense_network (hidden [256, 128, 64], the seed's example) on
 synthetic battles among 64 models over the bundled arena prompts, exports it twice (fp32, int8), then measures
 on the unseen Kaggle-sample prompts (../shared/data/kaggle_arena_55k_samples):
 - whole-process `router-cli infer` for 500 prompts x 6 and x 64 models (wall, peak RSS);
 - encoder throughput at batch 1, 16, 64; head throughput for 1,000 prompts x 64 models;
 - one short prompt x 64 models, warm: p50 / p99 latency;
-- the serving process's peak RSS (load + score 500 x 64; in `--torch-free-python`'s environment if given).
+- the serving process's peak RSS (load + score 500 x 64; the exports in `--torch-free-python`'s environment if
+  given, the torch path in this one).
+
+Peak RSS is each measured process's own: a process started from this (large) one inherits its high-water mark in
+`ru_maxrss` (Linux copies the memory map's counters at fork and keeps the larger value across exec), so every
+measured command runs under a small launcher (`python -c LAUNCH`, itself fresh from exec) and reports the child's
+`ru_maxrss`, and the serving processes read their own `VmHWM` (reset by exec) from /proc/self/status.
+`--home DIR` keeps the trained model and the exports in DIR and reuses them on the next run.
 """
 
 from __future__ import annotations
@@ -68,15 +75,26 @@ def train(home: Path) -> str:
     return train_from_spec(parse_training_spec(spec), ModelStore(home)).saved.ref
 
 
+LAUNCH = """
+import json, os, subprocess, sys, time
+start = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+_, status, usage = os.wait4(child.pid, 0)
+wall = time.perf_counter() - start
+err = child.stderr.read().decode()[-800:]
+print(json.dumps({"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "code": os.waitstatus_to_exitcode(status),
+                  "stderr": err}))
+"""
+"""Runs argv[1:] from a fresh, small process: its wall time and its own peak RSS (see the module docstring)."""
+
+
 def timed_process(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one child process run to its end."""
-    start = time.perf_counter()
-    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{cmd[:4]} failed: {child.stderr.read().decode()[-800:] if child.stderr else ''}")
-    return wall, usage.ru_maxrss / 1024
+    """Wall seconds and peak RSS (MB) of one child process run to its end (started by the LAUNCH process)."""
+    done = subprocess.run([sys.executable, "-c", LAUNCH, *cmd], env=env, capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["code"] != 0:
+        raise RuntimeError(f"{cmd[:4]} failed: {result['stderr']}")
+    return result["wall_s"], result["peak_rss_mb"]
 
 
 def whole_process(variants: dict[str, list[str]], prompts_file: Path, env: dict[str, str], repeats: int) -> dict:
@@ -90,6 +108,7 @@ def whole_process(variants: dict[str, list[str]], prompts_file: Path, env: dict[
                        "--prompts-file", str(prompts_file), "--output-path",
                        str(prompts_file.parent / f"out-{name}-{k}.json")]  # fmt: skip
                 runs[name].append(timed_process(cmd, env))
+                print(f"infer 500 x {k}, {name}: {runs[name][-1][0]:.2f} s, {runs[name][-1][1]:.0f} MB", flush=True)
         out[f"500x{k}"] = {name: {"median_s": statistics.median(w for w, _ in r), "peak_rss_mb": max(m for _, m in r)}
                            for name, r in runs.items()}  # fmt: skip
     return out
@@ -160,24 +179,35 @@ def in_process(ref: str, exports: dict[str, Path], prompts: list[str]) -> dict:
 
 
 SERVE = """
-import resource, sys, json
-from router_runtime import load_exported
+import sys, json
+from pathlib import Path
 from router_core.scoring import score_models
 prompts = [json.loads(line)["prompt"] for line in open(sys.argv[2], encoding="utf-8")]
-scorer = load_exported(sys.argv[1], backend="onnx")
+if sys.argv[3] == "torch":
+    from router_core.pipeline import load_scorer
+    from router_core.store import ModelStore
+    scorer = load_scorer(ModelStore().resolve(sys.argv[1]))
+else:
+    from router_runtime import load_exported
+    scorer = load_exported(sys.argv[1], backend="onnx")
+status = Path("/proc/self/status").read_text()
+loaded = int(status.split("VmRSS:")[1].split()[0]) / 1024
 score_models(scorer, prompts, [f"model-{i}" for i in range(64)])
 heavy = [m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules]
-print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "heavy": heavy}))
+peak = int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
+print(json.dumps({"peak_rss_mb": peak, "rss_after_load_mb": loaded, "heavy": heavy}))
 """
+"""Loads a model (an exported DIR, or TYPE/NAME with argv[3] == "torch") and scores 500 x 64; its own VmHWM."""
 
 
-def serving_rss(python: str, exports: dict[str, Path], prompts_file: Path, env: dict[str, str]) -> dict:
-    """Peak RSS of a process that loads an export and scores 500 x 64 (torch-free)."""
+def serving_rss(python: str, ref: str, exports: dict[str, Path], prompts_file: Path, env: dict[str, str]) -> dict:
+    """Peak RSS of a process that loads the model and scores 500 x 64: torch path here, exports in `python`."""
     out = {}
-    for name, path in exports.items():
-        done = subprocess.run([python, "-c", SERVE, str(path), str(prompts_file)], env=env, capture_output=True,
+    runs = {"torch": (sys.executable, ref)} | {n: (python, str(p)) for n, p in exports.items()}
+    for name, (exe, source) in runs.items():
+        done = subprocess.run([exe, "-c", SERVE, source, str(prompts_file), name], env=env, capture_output=True,
                               text=True, check=True)  # fmt: skip
-        out[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        out[name] = json.loads(done.stdout.strip().splitlines()[-1]) | {"python": exe}
     return out
 
 
@@ -187,34 +217,45 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--torch-free-python", default=sys.executable,
                         help="python of an environment with router-runtime[onnx] only (for the serving RSS)")  # fmt: skip
+    parser.add_argument("--home", help="keep the trained model and exports here, and reuse them when present")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="bench-runtime-"))
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench-runtime-"))
+    home.mkdir(parents=True, exist_ok=True)
     env = os.environ | {"ROUTER_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     os.environ.update(env)
     from router_runtime.export import export_model
+    from router_runtime.manifest import MANIFEST
 
-    ref = train(home)
+    ref = "dense_network/bench" if (home / "models" / "dense_network" / "bench").is_dir() else train(home)
     exports = {"onnx_fp32": home / "export-fp32", "onnx_int8": home / "export-int8"}
-    parity = {name: export_model(ref, path, quantize="int8" if "int8" in name else "none")["parity"]
-              for name, path in exports.items()}  # fmt: skip
+    parity = {}
+    for name, path in exports.items():
+        if not (path / MANIFEST).is_file():
+            export_model(ref, path, quantize="int8" if "int8" in name else "none")
+        parity[name] = json.loads((path / MANIFEST).read_text())["parity"]
     prompts = kaggle_prompts()
     unseen = prompts[:500]
     prompts_file = home / "prompts.jsonl"
     prompts_file.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in unseen))
     variants = {"torch": ["--model", ref, "--backend", "torch"],
                 **{name: ["--model", str(path)] for name, path in exports.items()}}  # fmt: skip
-    results = {
-        "whole_process_infer": whole_process(variants, prompts_file, env, args.repeats),
-        **in_process(ref, exports, prompts),
-        "serving_process": serving_rss(args.torch_free_python, exports, prompts_file, env),
-        "parity": parity,
-        "_about": {"cores": len(os.sched_getaffinity(0)), "repeats": args.repeats, "n_unseen_prompts": len(unseen),
-                   "mean_prompt_chars": float(np.mean([len(p) for p in unseen])), "model": ref,
-                   "hidden_dims": [256, 128, 64], "torch_free_python": args.torch_free_python},  # fmt: skip
-    }
     out = ROOT / "benchmarks" / "results" / "runtime.json"
+    results: dict = {"parity": parity, "_about": {
+        "cores": len(os.sched_getaffinity(0)), "repeats": args.repeats, "n_unseen_prompts": len(unseen),
+        "mean_prompt_chars": float(np.mean([len(p) for p in unseen])), "model": ref, "hidden_dims": [256, 128, 64],
+        "torch_free_python": args.torch_free_python, "load_average_at_start": os.getloadavg(), "complete": False}}  # fmt: skip
+
+    def save(section: str, value: dict) -> None:  # after every section, so a cut-short run keeps what it measured
+        results[section] = value
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"{section}: {json.dumps(value)}", flush=True)
+
+    save("serving_process", serving_rss(args.torch_free_python, ref, exports, prompts_file, env))
+    save("whole_process_infer", whole_process(variants, prompts_file, env, args.repeats))
+    for section, value in in_process(ref, exports, prompts).items():
+        save(section, value)
+    results["_about"] |= {"complete": True, "load_average_at_end": os.getloadavg()}
     out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """HTTP serving throughput and latency on loopback: `router-cli serve` under 1, 4 and 16 concurrent clients.
 
-Run: `uv run python benchmarks/serve.py [--seconds 8]`. Writes benchmarks/results/serve.json.
+Run: `uv run python benchmarks/serve.py [--seconds 8] [--backends torch onnx]`. Writes benchmarks/results/serve.json.
 Serves a MiniLM-based dense_network model (trained from training_specs/dense_network/smoke.json into a scratch
 store unless --model names one in $ROUTER_HOME; `--exported DIR` adds the same model exported for ONNX) with
 batching off, with a 0 ms window (merge only waiting requests) and with a 5 ms window. Each client sends one
@@ -135,12 +135,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per client count")
     parser.add_argument("--model", help="TYPE/NAME in $ROUTER_HOME (default: train the smoke dense_network)")
     parser.add_argument("--exported", help="the same model exported (router-cli export), served torch-free")
+    parser.add_argument("--backends", nargs="+", choices=("torch", "onnx"), default=["torch", "onnx"],
+                        help="which servers to measure (onnx needs --exported)")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "serve.json"))
     args = parser.parse_args()
     scratch = None if args.model else Path(tempfile.mkdtemp(prefix="router-bench-serve-"))
     env = dict(os.environ, HF_HUB_OFFLINE="1") | ({"ROUTER_HOME": str(scratch)} if scratch else {})
     model = ensure_model(args.model, env)
     served = {"torch": model} | ({"onnx": args.exported} if args.exported else {})
+    served = {backend: source for backend, source in served.items() if backend in args.backends}
     known = known_models(model, env)
     prompts = arena_prompts()
     results: dict[str, object] = {}
@@ -150,7 +153,7 @@ def main() -> None:
             results[f"{backend} / {mode}"] = bench_server(source, flags, env, args.seconds, prompts, known)
     results["_about"] = {"model": model, "exported": args.exported, "candidates_per_request": len(known),
                          "prompts_per_request": 1, "seconds_per_point": args.seconds, "cpus": os.cpu_count(),
-                         "python": sys.version.split()[0]}  # fmt: skip
+                         "python": sys.version.split()[0], "load_average": os.getloadavg()}  # fmt: skip
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     if scratch:
         shutil.rmtree(scratch, ignore_errors=True)

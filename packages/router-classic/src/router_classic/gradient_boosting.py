@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import xgboost as xgb
+from xgboost.callback import TrainingCallback
 
 from router_classic.kernels.pairwise_objective import BRADLEY_TERRY, MARGIN_RANKING, pairwise_objective
 from router_core.base_model import BaseScores, fit_alpha
@@ -220,7 +221,7 @@ class GradientBoostingScorer:
         kind = LOSS_KINDS[spec.ranking_loss_type]
 
         def objective(predictions: np.ndarray, _: xgb.DMatrix) -> tuple[np.ndarray, np.ndarray]:
-            _, grad_a, grad_b, hess_a, hess_b = pairwise_objective(
+            _loss, grad_a, grad_b, hess_a, hess_b = pairwise_objective(
                 predictions[:n].astype(np.float64), predictions[n:].astype(np.float64), winner, weight, kind,
                 spec.ranking_margin, spec.non_ranking_loss_coeff, spec.tie_both_bad_epsilon)  # fmt: skip
             return np.concatenate([grad_a, grad_b]), np.concatenate([hess_a, hess_b])
@@ -297,7 +298,7 @@ class GradientBoostingScorer:
         return scorer
 
 
-class _RoundTracker(xgb.callback.TrainingCallback):
+class _RoundTracker(TrainingCallback):
     """After every round: metrics on train and selection battles, the log line, checkpoints, the best round."""
 
     def __init__(self, scorer: GradientBoostingScorer, battles: dict[str, tuple[np.ndarray, ...]],
@@ -363,7 +364,8 @@ def block_importance(booster: xgb.Booster, blocks: Sequence[str]) -> dict[str, A
     A split on prompt inputs alone moves both rows of a battle together, so its pairwise gain is zero; prompt gain
     therefore measures how much the ranking of models depends on the prompt.
     """
-    gain = {name: float(value) for name, value in booster.get_score(importance_type="total_gain").items()}
+    # a multi-output booster gives one gain per output; their sum is the split's gain
+    gain = {name: float(np.sum(value)) for name, value in booster.get_score(importance_type="total_gain").items()}
     total = sum(gain.values()) or 1.0
     by_block = {block: sum(v for k, v in gain.items() if k.split(":")[0] == block) / total for block in blocks}
     sides = {side: sum(v for b, v in by_block.items() if BLOCK_SIDE[b] == side) for side in ("prompt", "model")}

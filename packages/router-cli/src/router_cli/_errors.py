@@ -5,14 +5,17 @@ from __future__ import annotations
 import sys
 import traceback
 
-from pydantic import ValidationError
-
 from router_core.errors import UserError
-from router_core.specs.errors import format_validation_error
 
 
 def report(error: BaseException, debug: bool) -> int:
     """Print `error` for a person (a traceback only with --debug) and return the exit code."""
+    # Imported here, not at start-up: router_core.specs loads every spec class (about 0.3 s), which
+    # `router-cli infer` of an exported directory never needs.
+    from pydantic import ValidationError
+
+    from router_core.specs.errors import format_validation_error
+
     if debug:
         traceback.print_exception(error, file=sys.stderr)
     if isinstance(error, ValidationError):

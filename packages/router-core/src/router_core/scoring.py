@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from router_core.data.types import Battles
-from router_core.scorer import Scorer
+
+if TYPE_CHECKING:  # router_core.scorer loads every spec class (pydantic); scoring an exported model needs none
+    from router_core.scorer import Scorer
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,8 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _onnxruntime() -> Any:
+def onnxruntime_module() -> Any:
+    """The `onnxruntime` module; a UserError naming the extra to install when it is missing."""
     try:
         import onnxruntime
     except ImportError as error:
@@ -70,8 +71,11 @@ class PromptTokenizer:
 class OnnxEncoder:
     """Embeds texts with the exported tokenizer and ONNX graph; `encode` returns (n, dimension) float32."""
 
+    max_tokens = 2048
+    """Default most padded tokens in one ONNX Runtime run (see `encode`)."""
+
     def __init__(self, directory: Path, threads: int | None = None, cuda: bool = False) -> None:
-        ort = _onnxruntime()
+        ort = onnxruntime_module()
         self.tokenizer = PromptTokenizer(directory)
         self.config = self.tokenizer.config
         self.dimension = int(self.config["dimension"])
@@ -88,14 +92,32 @@ class OnnxEncoder:
         """ONNX Runtime execution providers in use, best first."""
         return list(self.session.get_providers())
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Embeddings, shape (len(texts), dimension), float32."""
+    def encode(self, texts: Sequence[str], batch_size: int = 64, max_tokens: int | None = None) -> np.ndarray:
+        """Embeddings, shape (len(texts), dimension), float32.
+
+        Texts run shortest first in batches of at most `batch_size` texts and `max_tokens` padded tokens (default
+        `self.max_tokens`), so long prompts run in small batches and short ones are not padded to their length.
+        """
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         ids = self.tokenizer.tokenize(texts)
-        order = np.argsort([len(i) for i in ids], kind="stable")
-        for start in range(0, len(order), max(batch_size, 1)):
-            rows = order[start : start + batch_size]
-            tokens, mask = self.tokenizer.pad([ids[r] for r in rows], max(len(ids[r]) for r in rows))
+        order = [int(i) for i in np.argsort([len(i) for i in ids], kind="stable")]
+        for rows in token_batches([len(ids[r]) for r in order], max(batch_size, 1), max_tokens or self.max_tokens):
+            chosen = [order[i] for i in rows]
+            tokens, mask = self.tokenizer.pad([ids[r] for r in chosen], max(len(ids[r]) for r in chosen))
             feed = {"input_ids": tokens, "attention_mask": mask}
-            out[rows] = self.session.run(None, {k: v.astype(self._int_types[k]) for k, v in feed.items()})[0]
+            out[chosen] = self.session.run(None, {k: v.astype(self._int_types[k]) for k, v in feed.items()})[0]
         return out
+
+
+def token_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> list[range]:
+    """Consecutive ranges over `lengths` (sorted ascending) of at most `batch_size` items whose padded size
+    (items x the last item's length) stays within `max_tokens`; an item longer than `max_tokens` runs alone."""
+    batches: list[range] = []
+    start = 0
+    for end in range(1, len(lengths) + 1):
+        if end - start > batch_size or ((end - start) * max(lengths[end - 1], 1) > max_tokens and end - 1 > start):
+            batches.append(range(start, end - 1))
+            start = end - 1
+    if start < len(lengths):
+        batches.append(range(start, len(lengths)))
+    return batches

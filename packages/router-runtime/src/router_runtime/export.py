@@ -211,7 +211,7 @@ def _check(directory: Path, scorer: Any, prompts: list[str], quantize: Quantize,
 def parity_stats(expected: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     """Max abs difference, Spearman correlation of all scores, and the share of prompts with the same best model."""
     ranks = [np.argsort(np.argsort(a.ravel(), kind="stable"), kind="stable").astype(np.float64) for a in (expected, actual)]
-    spearman = float(np.corrcoef(*ranks)[0, 1]) if expected.size > 1 and ranks[0].std() > 0 else 1.0
+    spearman = float(np.corrcoef(ranks[0], ranks[1])[0, 1]) if expected.size > 1 and ranks[0].std() > 0 else 1.0
     top1 = float((expected.argmax(axis=1) == actual.argmax(axis=1)).mean()) if expected.size else 1.0
     return {"max_abs_diff": float(np.abs(expected - actual).max(initial=0.0)), "spearman": spearman,
             "top1_agreement": top1}  # fmt: skip
@@ -295,8 +295,13 @@ def _optimize(raw: Path, target: Path, config: Any) -> dict[str, int]:
 
     optimized = optimize_model(str(raw), model_type="bert", num_heads=int(config.num_attention_heads),
                                hidden_size=int(config.hidden_size), opt_level=1)  # fmt: skip
+    # model_type="bert" gives a BertOnnxModel, but imported under another module path than
+    # onnxruntime.transformers.onnx_model_bert (the optimizer puts its own folder on sys.path), so no isinstance
+    statistics = getattr(optimized, "get_fused_operator_statistics", None)
+    if statistics is None:
+        raise RuntimeError(f"ONNX Runtime's bert optimizer returned a {type(optimized).__name__} without fusion counts")
     optimized.save_model_to_file(str(target), use_external_data_format=False)
-    return {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
+    return {k: int(v) for k, v in statistics().items() if v}
 
 
 def quantize_encoder(directory: Path) -> None:

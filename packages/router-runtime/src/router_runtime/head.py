@@ -171,20 +171,20 @@ def load_head(directory: Path) -> Head:
         raise ValueError(f"{HEAD_JSON}: head format {config.get('format')!r}, this version reads {HEAD_FORMAT}")
     arrays = load_file(str(directory / HEAD_WEIGHTS))
 
-    def get(key: str, required: bool = True) -> np.ndarray | None:
-        if key not in arrays and required:
+    def get(key: str) -> np.ndarray:
+        if key not in arrays:
             raise ValueError(f"{HEAD_WEIGHTS} lacks the array {key!r}")
-        return arrays.get(key)
+        return arrays[key]
 
     projections = tuple(Projection(int(p["start"]), int(p["stop"]), get(f"projections.{i}.weight"),
                                    get(f"projections.{i}.bias")) for i, p in enumerate(config["projections"]))  # fmt: skip
     layers = tuple(
-        Layer(get(f"layers.{i}.weight"), get(f"layers.{i}.bias"), get(f"layers.{i}.norm_weight", False),
-              get(f"layers.{i}.norm_bias", False), float(spec["norm_eps"]), get(f"layers.{i}.shortcut", False))
+        Layer(get(f"layers.{i}.weight"), get(f"layers.{i}.bias"), arrays.get(f"layers.{i}.norm_weight"),
+              arrays.get(f"layers.{i}.norm_bias"), float(spec["norm_eps"]), arrays.get(f"layers.{i}.shortcut"))
         for i, spec in enumerate(config["layers"])
     )  # fmt: skip
     head = Head(tuple(config["models"]), int(config["input_dim"]), projections, layers, get("model_side"),
-                get("model_shortcut", False), get("out_weight"), float(config["out_bias"]), get("model_bias"),
+                arrays.get("model_shortcut"), get("out_weight"), float(config["out_bias"]), get("model_bias"),
                 get("base"), float(config["alpha"]))  # fmt: skip
     check_head(head)
     return head

@@ -89,9 +89,9 @@ class ScoreRequest(BaseModel):
     def _check_count(cls, values: Any, info: ValidationInfo) -> Any:
         limits = _limits(info)
         most = limits.max_prompts if info.field_name == "prompts" else limits.max_models
-        if isinstance(values, list) and len(values) > most:  # type: ignore[arg-type]
+        if isinstance(values, list) and len(values) > most:
             raise PydanticCustomError("too_many", "{n} items; the server takes at most {most}",
-                                      {"n": len(values), "most": most})  # type: ignore[arg-type]  # fmt: skip
+                                      {"n": len(values), "most": most})  # fmt: skip
         return values
 
     @field_validator("models")

@@ -8,7 +8,7 @@ is imported when a model is initialised.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,9 @@ import numpy as np
 from router_core.features import PromptFeatureScaler, prompt_feature_matrix
 from router_core.routing import route
 from router_core.scoring import fill_unknown_models
+
+ScoreFn = Callable[[list[int], Sequence[str]], np.ndarray]
+"""`score(rows, candidates)`: raw scores (len(rows), len(candidates)), NaN for models the scorer never saw."""
 
 
 def _pb_utils() -> Any:
@@ -98,7 +101,7 @@ class Preprocess(_Model):
         longest = max((len(i) for i in ids), default=1)
         width = next((b for b in self.buckets if b >= longest), longest)
         tokens, mask = self.tokenizer.pad(ids, width)
-        outputs = {"input_ids": tokens.astype(self.ids_type), "attention_mask": mask.astype(self.ids_type)}
+        outputs: dict[str, np.ndarray] = {"input_ids": tokens.astype(self.ids_type), "attention_mask": mask.astype(self.ids_type)}
         if self.scaler is not None:
             outputs["FEATURES"] = self.scaler.transform(prompt_feature_matrix(prompts)).astype(np.float32)
         return outputs
@@ -114,10 +117,10 @@ def _candidates(models: np.ndarray) -> dict[tuple[str, ...], list[int]]:
 
 def _routed(scores: np.ndarray, candidates: Sequence[str]) -> tuple[list[str], np.ndarray]:
     index, best = route(scores)
-    return [candidates[j] for j in index.tolist()], best
+    return [candidates[int(j)] for j in index], best
 
 
-def _client_outputs(models: np.ndarray, score: Any) -> dict[str, np.ndarray]:
+def _client_outputs(models: np.ndarray, score: ScoreFn) -> dict[str, np.ndarray]:
     """SCORES (batch, n) float64 (unknown models filled), BEST_MODEL (batch, 1), BEST_SCORE (batch, 1).
 
     `score(rows, candidates)` returns raw scores (len(rows), len(candidates)) with NaN for unknown models.

@@ -130,7 +130,7 @@ def ensemble_configs(manifest: dict[str, Any], encoder: dict[str, Any], ids_type
     client_inputs, client_outputs = _client_io()
     preprocess = _python_model(f"{name}_preprocess", options, [client_inputs[0]], tokens + feature_tensor,
                                {"pad_buckets": ",".join(map(str, buckets))})  # fmt: skip
-    encoder_model = {"name": f"{name}_encoder", "backend": "onnxruntime", "max_batch_size": options.max_batch_size,
+    encoder_model: dict[str, Any] = {"name": f"{name}_encoder", "backend": "onnxruntime", "max_batch_size": options.max_batch_size,
                      "input": tokens, "output": [_tensor(embedding_name, "TYPE_FP32", [dim])],
                      "dynamic_batching": _batching(options)}  # fmt: skip
     head = _python_model(f"{name}_head", options,
@@ -200,9 +200,9 @@ def _write_model(repo: Path, model: str, config: dict[str, Any], exported: Path,
 
 def _onnx_io(path: Path) -> tuple[str, str]:
     """Triton type of the graph's token inputs and the name of its output, read with ONNX Runtime."""
-    from router_runtime.encoder import _onnxruntime
+    from router_runtime.encoder import onnxruntime_module
 
-    session = _onnxruntime().InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = onnxruntime_module().InferenceSession(str(path), providers=["CPUExecutionProvider"])
     types = {i.name: i.type for i in session.get_inputs()}
     if set(types) != {"input_ids", "attention_mask"} or len(set(types.values())) != 1:
         raise UserError(f"{path}: expected inputs input_ids and attention_mask of one integer type, found {types}")

@@ -15,6 +15,8 @@ from router_runtime.head import Head, Layer, Projection, check_head
 try:
     import torch
     from torch import nn
+
+    from router_neural.networks import DenseNetwork, DnEmbeddingNetwork
 except ImportError as error:  # pragma: no cover - depends on the install
     raise UserError("the torch backend needs torch: install router-runtime[export]") from error
 
@@ -27,17 +29,29 @@ def _linears(module: nn.Module) -> list[nn.Linear]:
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
 
 
+def _np_or(tensor: torch.Tensor | None, width: int, fill: float) -> np.ndarray:
+    """`tensor` as numpy, or `fill` repeated `width` times for a parameter a module was built without (Linear's bias
+    with bias=False, LayerNorm's weight and bias with elementwise_affine=False: None, though torch annotates them as
+    always present)."""
+    return _np(tensor) if tensor is not None else np.full(width, fill, dtype=np.float32)
+
+
+def _bias(linear: nn.Linear) -> np.ndarray:
+    """The Linear's bias (zeros when it has none)."""
+    return _np_or(linear.bias, linear.out_features, 0.0)
+
+
 def head_of(scorer: Any) -> Head:
     """The `Head` of a fitted dense_network or dn_embedding scorer (its `network_`, `models_`, and with a base model
     its `base_` and `alpha_`)."""
     network = scorer.network_
-    name = type(network).__name__
-    if name == "DenseNetwork":
+    if isinstance(network, DenseNetwork):
         head = _dense_head(network, tuple(scorer.models_))
-    elif name == "DnEmbeddingNetwork":
+    elif isinstance(network, DnEmbeddingNetwork):
         head = _dn_head(network, tuple(scorer.models_))
     else:
-        raise UserError(f"cannot read the scoring head of a {name}: only DenseNetwork and DnEmbeddingNetwork export")
+        raise UserError(f"cannot read the scoring head of a {type(network).__name__}: only DenseNetwork and "
+                        "DnEmbeddingNetwork export")  # fmt: skip
     base = scorer.base_  # router_core.base_model.BaseScores of a model over a base, else None
     if base is not None:
         head = head.with_base(base.for_models(head.models), scorer.alpha_)
@@ -45,48 +59,56 @@ def head_of(scorer: Any) -> Head:
     return head
 
 
-def _model_bias(network: nn.Module, k: int) -> np.ndarray:
+def _model_bias(network: DenseNetwork | DnEmbeddingNetwork, k: int) -> np.ndarray:
     bias = network.model_bias.bias
     return _np(bias)[:k] if bias is not None else np.zeros(k, dtype=np.float32)
 
 
-def _dense_head(network: nn.Module, models: tuple[str, ...]) -> Head:
+def _dense_head(network: DenseNetwork, models: tuple[str, ...]) -> Head:
     """DenseNetwork: MLP over [x, id embedding(m)]; its first Linear splits at x's width."""
     linears = _linears(network.mlp)
     first, hidden, out = linears[0], linears[1:-1], linears[-1]
     ids = _np(network.id_embedding.weight)[: len(models)]  # (k, id_dim)
     input_dim = first.in_features - ids.shape[1]
     weight = _np(first.weight)
-    layers = (Layer(weight[:, :input_dim].copy(), _np(first.bias)),
-              *(Layer(_np(layer.weight), _np(layer.bias)) for layer in hidden))  # fmt: skip
+    layers = (Layer(weight[:, :input_dim].copy(), _bias(first)),
+              *(Layer(_np(layer.weight), _bias(layer)) for layer in hidden))  # fmt: skip
     return Head(models, input_dim, (), layers, ids @ weight[:, input_dim:].T, None, _np(out.weight)[0],
-                float(out.bias.item()), _model_bias(network, len(models)))  # fmt: skip
+                float(_bias(out)[0]), _model_bias(network, len(models)))  # fmt: skip
 
 
 def _projection(sequential: nn.Module, start: int) -> Projection:
     linear = _linears(sequential)[0]
-    return Projection(start, start + linear.in_features, _np(linear.weight), _np(linear.bias))
+    return Projection(start, start + linear.in_features, _np(linear.weight), _bias(linear))
 
 
 def _block_layer(block: nn.Module) -> tuple[Layer, np.ndarray | None]:
-    """A residual block as a Layer, with its shortcut as a full matrix (identity -> eye)."""
-    linear, norm = block.body[0], block.body[1]
+    """A residual block (router_neural.networks: body = Linear, LayerNorm, ...; shortcut) as a Layer, with its
+    shortcut as a full matrix (identity -> eye)."""
+    body, shortcut_module = block.get_submodule("body"), getattr(block, "shortcut", None)
+    linear, norm = body.get_submodule("0"), body.get_submodule("1")
+    if not isinstance(linear, nn.Linear) or not isinstance(norm, nn.LayerNorm):
+        raise UserError(f"cannot read the scoring head: a residual block is {type(linear).__name__} then "
+                        f"{type(norm).__name__}, not Linear then LayerNorm")  # fmt: skip
     shortcut = None
-    if isinstance(block.shortcut, nn.Linear):
-        shortcut = _np(block.shortcut.weight)
-    elif block.shortcut is not None:
+    if isinstance(shortcut_module, nn.Linear):
+        shortcut = _np(shortcut_module.weight)
+    elif shortcut_module is not None:
         shortcut = np.eye(linear.out_features, dtype=np.float32)
-    return Layer(_np(linear.weight), _np(linear.bias), _np(norm.weight), _np(norm.bias), float(norm.eps), shortcut), shortcut
+    width = linear.out_features
+    layer = Layer(_np(linear.weight), _bias(linear),
+                  _np_or(norm.weight, width, 1.0), _np_or(norm.bias, width, 0.0), float(norm.eps), shortcut)
+    return layer, shortcut
 
 
-def _dn_head(network: nn.Module, models: tuple[str, ...]) -> Head:
+def _dn_head(network: DnEmbeddingNetwork, models: tuple[str, ...]) -> Head:
     """DnEmbeddingNetwork: projections of the prompt (and features), residual blocks over [u, proj(LLM vector)]."""
     projections = [_projection(network.prompt_proj, 0)]
     if network.feature_proj is not None:
         projections.append(_projection(network.feature_proj, network.prompt_dim))
     u_dim = sum(p.weight.shape[0] for p in projections)
     llm = _linears(network.llm_proj)[0]
-    vectors = _np(network.llm_vectors)[: len(models)] @ _np(llm.weight).T + _np(llm.bias)
+    vectors = _np(network.get_buffer("llm_vectors"))[: len(models)] @ _np(llm.weight).T + _bias(llm)
     model_vectors = np.where(vectors > 0, vectors, 0.1 * vectors).astype(np.float32)  # (k, proj_dim)
     blocks = [_block_layer(block) for block in network.blocks]
     first, first_shortcut = blocks[0]
@@ -96,7 +118,7 @@ def _dn_head(network: nn.Module, models: tuple[str, ...]) -> Head:
     out = network.head
     input_dim = network.prompt_dim + (projections[1].stop - projections[1].start if len(projections) > 1 else 0)
     return Head(models, input_dim, tuple(projections), (layer0, *(b for b, _ in blocks[1:])),
-                model_vectors @ first.weight[:, u_dim:].T, model_shortcut, _np(out.weight)[0], float(out.bias.item()),
+                model_vectors @ first.weight[:, u_dim:].T, model_shortcut, _np(out.weight)[0], float(_bias(out)[0]),
                 _model_bias(network, len(models)))  # fmt: skip
 
 
