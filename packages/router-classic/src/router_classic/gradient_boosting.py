@@ -5,6 +5,9 @@ Every battle becomes two rows that share the prompt's inputs, one per model; the
 One boosting round is one epoch; the model keeps the round that did best on the selection battles. Prompt
 embeddings and learned LLM embeddings come through `router_core.encoders` (implemented by router-neural), so a
 model over prompt_features + model_id trains and serves without torch. Saved as XGBoost's JSON model + state.json.
+
+With `base_model`, the base's per-model score is every row's base margin, so the trees learn a residual over it;
+the score is base(m) + alpha * trees(p, m), alpha in [0, 1] fitted on the selection battles (router_core.base_model).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import numpy as np
 import xgboost as xgb
 
 from router_classic.kernels.pairwise_objective import BRADLEY_TERRY, MARGIN_RANKING, pairwise_objective
-from router_core.data.types import B_WINS, Battles
+from router_core.base_model import BaseScores, fit_alpha
+from router_core.data.types import A_WINS, B_WINS, Battles
 from router_core.encoders import PromptEncoder, learn_llm_embedding, load_llm_embedding, prompt_encoder
 from router_core.errors import DataError
 from router_core.features import PromptFeatureScaler, prompt_feature_matrix
@@ -66,12 +70,21 @@ class GradientBoostingScorer:
         self.spec = spec
         self.history_: list[dict[str, float]] = []
         self._encoder: PromptEncoder | None = None
+        self.base_: BaseScores | None = None
+        self.alpha_ = 1.0
         self.embedding_grid_ = EMBEDDING_GRID
 
     @property
     def known_models(self) -> tuple[str, ...]:
         """Models seen in training."""
         return tuple(getattr(self, "models_", ()))
+
+    def report(self) -> dict[str, Any]:
+        """The boosting round kept (best on the selection battles) and the split gain by input block."""
+        out: dict[str, Any] = {"best_round": self.best_round_, "rounds": self.rounds_completed_}
+        if self.base_ is not None:
+            out |= {"base_model": self.base_.source, "alpha": self.alpha_}
+        return out
 
     def _uses(self, block: str) -> bool:
         return block in self.spec.input_features
@@ -100,11 +113,12 @@ class GradientBoostingScorer:
         """Model inputs, shape (n_models, model width), float32 (router_core.tree_rows.model_table)."""
         return model_table(self.spec.input_features, len(self.models_), getattr(self, "model_vectors_", None))
 
-    def _matrix(self, rows: np.ndarray, model_width: int) -> xgb.DMatrix:
-        """DMatrix of finished rows (router_core.tree_rows.pair_rows), named and typed by block."""
+    def _matrix(self, rows: np.ndarray, model_width: int, base: np.ndarray | None = None) -> xgb.DMatrix:
+        """DMatrix of finished rows (router_core.tree_rows.pair_rows), named and typed by block; with `base` (one
+        value per row) it is each row's base margin."""
         vector_width = self.model_vectors_.shape[1] if self._uses("model_embedding") else 0
         names, types = feature_layout(self.spec.input_features, rows.shape[1] - model_width, vector_width)
-        return xgb.DMatrix(rows, feature_names=names, feature_types=types, enable_categorical=True)
+        return xgb.DMatrix(rows, feature_names=names, feature_types=types, enable_categorical=True, base_margin=base)
 
     def _llm_vectors(self, train: Battles, selection: Battles, run: RunConfig, hooks: TrainHooks) -> np.ndarray:
         """Vectors of `models_` (n_models, d) from the LLM-embedding stage: learned now or copied from a saved model."""
@@ -144,6 +158,7 @@ class GradientBoostingScorer:
         else:
             self.models_, self.history_ = tuple(sorted(train.models)), []
             self.rounds_completed_, self.best_round_ = 0, 0
+            self.base_, self.alpha_ = run.base, 1.0
             if self._uses("prompt_features"):
                 self.scaler_ = PromptFeatureScaler().fit(prompt_feature_matrix(_unique_prompts(train)))
             if self._uses("model_embedding"):
@@ -156,8 +171,10 @@ class GradientBoostingScorer:
         table = self._prompt_table(prompts, write_cache=True, progress=hooks.progress)
         row_of, index = {p: i for i, p in enumerate(prompts)}, {m: i for i, m in enumerate(self.models_)}
         models = self._model_table()
+        base = self.base_.for_models(self.models_) if self.base_ is not None else None
         battles = {"train": _pairs(train, row_of, index), "selection": _pairs(selection, row_of, index)}
-        matrices = {name: self._matrix(pair_rows(table, models, np.r_[rows, rows], np.r_[a, b]), models.shape[1])
+        matrices = {name: self._matrix(pair_rows(table, models, np.r_[rows, rows], np.r_[a, b]), models.shape[1],
+                                       None if base is None else base[np.r_[a, b]])
                     for name, (rows, a, b, _) in battles.items()}  # fmt: skip
         _, a, b, winner = battles["train"]
         weight = balanced_weights(a, b, len(self.models_)) if spec.balance_model_samples else np.ones(len(a))
@@ -170,7 +187,25 @@ class GradientBoostingScorer:
         self.importance_ = block_importance(self.booster_, self.spec.input_features)
         hooks.log(f"kept round {self.best_round_} of {self.rounds_completed_}; split gain by input: "
                   + ", ".join(f"{k} {v:.1%}" for k, v in self.importance_["blocks"].items()))  # fmt: skip
+        if base is not None:
+            self.alpha_ = self._fit_alpha(table, models, base, battles["selection"], hooks)
         return self
+
+    def _fit_alpha(self, table: np.ndarray, models: np.ndarray, base: np.ndarray,
+                   selection: tuple[np.ndarray, ...], hooks: TrainHooks) -> float:  # fmt: skip
+        """alpha in [0, 1] minimising the log-loss of base + alpha * trees on the decisive selection battles."""
+        rows, a, b, winner = selection
+        decisive = winner <= B_WINS
+        if not decisive.any():
+            hooks.log("no decisive selection battles to fit alpha on; alpha = 1 (data.selection_split is 0 or too small)")
+            return 1.0
+        rows, a, b, winner = rows[decisive], a[decisive], b[decisive], winner[decisive]
+        matrix = self._matrix(pair_rows(table, models, np.r_[rows, rows], np.r_[a, b]), models.shape[1])
+        trees = self.booster_.predict(matrix, output_margin=True)
+        n = len(rows)
+        alpha = fit_alpha(base[a] - base[b], trees[:n].astype(np.float64) - trees[n:], winner == A_WINS)
+        hooks.log(f"alpha = {alpha:.3f} on {n} decisive selection battles (base: {self.base_.source if self.base_ else ''})")
+        return alpha
 
     def _params(self, run: RunConfig) -> dict[str, Any]:
         spec = self.spec
@@ -218,6 +253,9 @@ class GradientBoostingScorer:
             return self.booster_.predict(self._matrix(rows, model_inputs.shape[1]), output_margin=True)
 
         out[:, columns] = score_grid(predict, table, model_inputs, ids, batch_size)
+        if self.base_ is not None:
+            base = self.base_.for_models([models[j] for j in columns])
+            out[:, columns] = base[None, :] + self.alpha_ * out[:, columns]
         return out
 
     # -- persistence -------------------------------------------------------------------------------------------
@@ -234,6 +272,7 @@ class GradientBoostingScorer:
             "best_round": self.best_round_,
             "importance": self.importance_,
             "history": self.history_,
+            "residual": None if self.base_ is None else {"base": self.base_.to_json(), "alpha": self.alpha_},
         }
         (directory / STATE_FILE).write_text(json.dumps(state))
 
@@ -253,6 +292,8 @@ class GradientBoostingScorer:
         scorer.embedding_grid_ = float(state.get("embedding_grid", 0.0))  # models saved before the grid: unrounded
         scorer.rounds_completed_, scorer.best_round_ = int(state["rounds_completed"]), int(state["best_round"])
         scorer.importance_, scorer.history_ = state["importance"], state["history"]
+        if (residual := state.get("residual")) is not None:
+            scorer.base_, scorer.alpha_ = BaseScores.from_json(residual["base"]), float(residual["alpha"])
         return scorer
 
 

@@ -2,7 +2,9 @@
 
     booster.json   the booster in XGBoost's JSON model format (the round kept by best-round selection)
     trees.json     format, models (the model index: row i of the model table is models[i]), input_features,
-                   prompt_width, embedding_grid (router_core.tree_rows.EMBEDDING_GRID), model_vectors (the LLM-embedding table, with the model_embedding input, else null)
+                   prompt_width, embedding_grid (router_core.tree_rows.EMBEDDING_GRID), model_vectors (the
+                   LLM-embedding table, with the model_embedding input, else null), base (per model, for a model
+                   over a prompt-agnostic base, else null) and alpha: score = base[m] + alpha * trees
 
 Rows are built by `router_core.tree_rows`, as the fitted scorer builds them, so the export scores the same rows
 with the same trees. Needs the `trees` extra (xgboost, which does not import torch).
@@ -44,6 +46,8 @@ def save_trees(scorer: Any, directory: Path) -> list[str]:
         "prompt_width": int(prompt_width),
         "embedding_grid": float(scorer.embedding_grid_),
         "model_vectors": None if vectors is None else np.asarray(vectors, dtype=np.float32).tolist(),
+        "base": None if scorer.base_ is None else scorer.base_.for_models(scorer.known_models).tolist(),
+        "alpha": float(scorer.alpha_),
     }
     (directory / TREES_JSON).write_text(json.dumps(config) + "\n")
     return [BOOSTER, TREES_JSON]
@@ -65,6 +69,9 @@ class TreeHead:
         self.embedding_grid = float(config["embedding_grid"])
         vectors = None if config["model_vectors"] is None else np.asarray(config["model_vectors"], dtype=np.float32)
         self.model_inputs = model_table(self.blocks, len(self.models), vectors)
+        base = config.get("base")  # absent in exports of models without a base
+        self.base = None if base is None else np.asarray(base, dtype=np.float64)
+        self.alpha = float(config.get("alpha", 1.0))
         self.names, self.types = feature_layout(self.blocks, self.prompt_width, 0 if vectors is None else vectors.shape[1])
         self.booster = xgb.Booster(model_file=str(directory / BOOSTER))
         if self.booster.feature_names is not None and list(self.booster.feature_names) != self.names:
@@ -83,4 +90,6 @@ class TreeHead:
     def __call__(self, x: np.ndarray, rows: np.ndarray, batch_size: int = 128) -> np.ndarray:
         if x.shape[1] != self.prompt_width:
             raise ValueError(f"tree inputs have {x.shape[1]} prompt columns, the trees expect {self.prompt_width}")
-        return score_grid(self._predict, x, self.model_inputs, np.asarray(rows, dtype=np.int64), batch_size)
+        rows = np.asarray(rows, dtype=np.int64)
+        trees = score_grid(self._predict, x, self.model_inputs, rows, batch_size)
+        return trees if self.base is None else self.base[rows][None, :] + self.alpha * trees

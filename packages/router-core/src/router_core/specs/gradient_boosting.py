@@ -5,6 +5,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from router_core.specs._base import min_occurrences_field
+from router_core.specs._base_model import BaseModelFields
 from router_core.specs._pairwise import RankingLossFields
 from router_core.specs.llm_embedding import LlmEmbeddingSpec
 from router_core.specs.training import ModelRef
@@ -14,12 +15,12 @@ MODEL_BLOCKS: frozenset[str] = frozenset({"model_id", "model_embedding"})
 """Input blocks that tell models apart (at least one is needed: without one every model scores the same)."""
 
 
-class GradientBoostingSpec(RankingLossFields):
+class GradientBoostingSpec(RankingLossFields, BaseModelFields):
     """Score(prompt, model) = sum of boosted regression trees over [prompt inputs, model inputs]; every battle is
     two rows (prompt with model A, prompt with model B) and the pairwise loss of their two outputs is the objective."""
 
     prompt_aware: ClassVar[bool] = True
-    reference_fields: ClassVar[tuple[str, ...]] = ("load_embedding_model_from",)
+    reference_fields: ClassVar[tuple[str, ...]] = ("load_embedding_model_from", "base_model")
 
     model_type: Literal["gradient_boosting"] = "gradient_boosting"
     input_features: list[InputBlock] = Field(default=["prompt_features", "prompt_embedding", "model_id"], min_length=1)
