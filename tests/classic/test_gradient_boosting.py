@@ -8,6 +8,7 @@ import pytest
 from router_classic.gradient_boosting import GradientBoostingScorer
 from router_classic.kernels.pairwise_objective import BRADLEY_TERRY, MARGIN_RANKING, pairwise_objective
 from router_core.data.types import Battles
+from router_core.evaluation import evaluate
 from router_core.metrics import pairwise_accuracy
 from router_core.scoring import battle_scores
 from router_core.specs import GradientBoostingSpec
@@ -70,15 +71,21 @@ def test_invariant_to_battle_order_and_side_swaps(kind):
 
 def test_block_importance_tells_prompt_dependent_skills_from_pure_bradley_terry():
     """The prompt side's share of split gain: large when the best model depends on the topic (cyclic skills), small
-    when one strength per model explains every vote (one topic: pure Bradley-Terry)."""
-    shares = {}
+    when one strength per model explains every vote (one topic: pure Bradley-Terry); `evaluate`'s prompt
+    sensitivity (accuracy lost when the prompts are shuffled among the battles) agrees."""
+    shares, drops = {}, {}
     for topics in (3, 1):
         world = PlantedSkills.cyclic(n_models=5, n_topics=topics)
-        train, selection = (Battles.from_records(world.battles(n, seed=s)) for n, s in ((1200, 0), (300, 1)))
+        train, selection, test = (Battles.from_records(world.battles(n, seed=s)) for n, s in ((1200, 0), (300, 1),
+                                                                                             (600, 2)))  # fmt: skip
         spec = GradientBoostingSpec(input_features=["prompt_features", "model_id"], ranking_loss_type="bradley_terry",
                                     max_depth=4, min_model_occurrences=1)  # fmt: skip
-        importance = GradientBoostingScorer(spec).fit(train, selection, *quiet_fit_args(epochs=20, seed=0)).importance_
+        scorer = GradientBoostingScorer(spec).fit(train, selection, *quiet_fit_args(epochs=20, seed=0))
+        importance = scorer.importance_
         assert sum(importance["blocks"].values()) == pytest.approx(1.0)
         assert importance["sides"]["prompt"] == pytest.approx(importance["blocks"]["prompt_features"])
         shares[topics] = importance["sides"]["prompt"]
+        result = evaluate(scorer, test, bootstrap_rounds=0, progress=False, prompt_sensitivity=True)
+        drops[topics] = result["prompt_sensitivity"]["accuracy_drop"]
     assert shares[3] > 0.2 and shares[1] < 0.12 and shares[3] > 3 * shares[1]
+    assert drops[3] > 0.05 and abs(drops[1]) < 0.03

@@ -108,3 +108,21 @@ def test_exported_trees_are_served(exported):
     assert response.status_code == 200, response.text
     expected = score_models(scorer, PROMPTS[:2], models)
     assert response.json() == {m: expected[:, j].tolist() for j, m in enumerate(models)}
+
+
+def test_cli_export_then_infer_matches_the_saved_model(trained_store, tmp_path, monkeypatch, capsys):
+    from router_cli import main
+
+    monkeypatch.setenv("ROUTER_HOME", str(trained_store.home))
+    out = tmp_path / "exported"
+    assert main(["export", "--model", "gradient_boosting/gradient_boosting_llm", "--output", str(out)]) == 0
+    assert "max abs diff" in capsys.readouterr().out
+    results = {}
+    for model in (str(out), "gradient_boosting/gradient_boosting_llm"):
+        path = tmp_path / f"{len(results)}.json"
+        assert main(["infer", "--model", model, "--models-to-score", "model-1", "model-0", "unseen", "--prompts",
+                     "Write a sonnet", "Fix my SQL query", "--output-path", str(path)]) == 0  # fmt: skip
+        results[model] = json.loads(path.read_text())
+    exported, reference = results.values()
+    assert list(exported) == ["model-1", "model-0", "unseen"]
+    np.testing.assert_allclose(np.array(list(exported.values())), np.array(list(reference.values())), atol=1e-4)
