@@ -11,7 +11,8 @@ SPECS = Path(__file__).resolve().parents[2] / "training_specs"
 
 
 @pytest.mark.parametrize("model_type", ["simple_scoring", "dense_network",
-                                        pytest.param("dn_embedding", marks=pytest.mark.slow)])
+                                        pytest.param("dn_embedding", marks=pytest.mark.slow),
+                                        pytest.param("transformer_embedding", marks=pytest.mark.slow)])
 def test_smoke_spec_trains(model_type, capsys):
     assert main(["train", "--spec-file", str(SPECS / model_type / "smoke.json"), "--no-progress"]) == 0
     assert "validation accuracy" in capsys.readouterr().out

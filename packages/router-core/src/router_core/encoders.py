@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 IMPLEMENTATIONS: dict[str, str] = {
     "prompt_encoder": "router_neural.embeddings:TextEncoder",
     "llm_embedding_stage": "router_neural.llm_embedding:LlmEmbeddingStage",
-    "load_llm_embedding": "router_neural.dn_embedding:load_stage_from",
+    "load_llm_embedding": "router_neural.llm_embedding:load_stage_from",
 }
 """What implements each interface, as "module:name" (imported on first use)."""
 

@@ -141,6 +141,10 @@ class LengthPredictor(Protocol):
         """Length of every text in the predictor's tokenizer, shape (n,), int64."""
         ...
 
+    def report(self) -> dict[str, Any]:
+        """What the last fit chose from data (the best epoch), for meta.json; JSON-ready."""
+        ...
+
     @property
     def known_models(self) -> tuple[str, ...]:
         """Models seen in training."""

@@ -21,6 +21,7 @@ MODEL_TYPES: dict[str, str] = {
     "dn_embedding": "router_neural.dn_embedding:DnEmbeddingScorer",
     "dn_embedding_length_prediction": "router_neural.dn_embedding_length_prediction:DnEmbeddingLengthPredictor",
     "simple_scoring": "router_neural.simple_scoring:SimpleScoringScorer",
+    "transformer_embedding": "router_neural.transformer_embedding:TransformerEmbeddingScorer",
 }
 """Every trainable model type and where its scorer (or, for `task = "length"` specs, its length predictor) lives;
 kept equal to the spec union by a test."""

@@ -3,7 +3,6 @@ embedding, learned in a first stage from the LLMs' responses (or copied from a s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -12,40 +11,13 @@ import torch
 from torch import nn
 
 from router_core.data.types import Battles
-from router_core.errors import UserError
 from router_core.scorer import RunConfig, TrainHooks
-from router_core.specs import AttentionEmbeddingSpec, DnEmbeddingSpec
-from router_core.specs.llm_embedding import LlmEmbeddingSource
-from router_core.store import SPEC_FILE
-from router_neural.llm_embedding import STAGE, LlmEmbeddingStage
+from router_core.specs import DnEmbeddingSpec
+from router_neural.llm_embedding import LlmEmbeddingStage, load_stage_from, stage_for
 from router_neural.networks import DnEmbeddingNetwork
 from router_neural.prompt_scorer import PromptScorer
 
-
-def load_stage_from(directory: Path, ref: str) -> LlmEmbeddingStage:
-    """The LLM-embedding stage saved with the model `ref` (TYPE/NAME), whose directory the pipeline resolved."""
-    if not (directory / f"{STAGE}.safetensors").is_file():
-        raise UserError(f"saved model {ref} has no LLM embedding to load (dn_embedding and dn_embedding_length_prediction models carry one)")
-    source_spec = json.loads((directory / SPEC_FILE).read_text())["model"]["spec"].get("embedding_spec")
-    return LlmEmbeddingStage.load(directory, None if source_spec is None else AttentionEmbeddingSpec(**source_spec))
-
-
-def llm_embedding_stage(spec: LlmEmbeddingSource, models: Sequence[str], train: Battles, selection: Battles,
-                        run: RunConfig, hooks: TrainHooks) -> LlmEmbeddingStage:  # fmt: skip
-    """The LLM-embedding stage `spec` asks for: copied from `load_embedding_model_from` (models it lacks pooled from
-    their training responses with its encoder), or learned on `train` (epoch chosen on `selection`)."""
-    if spec.load_embedding_model_from is not None:
-        source = spec.load_embedding_model_from
-        stage = load_stage_from(run.reference("load_embedding_model_from"), source)
-        unseen = [m for m in models if m not in set(stage.models_)]
-        if unseen:
-            hooks.log(f"{len(unseen)} models are not in {source}'s LLM embedding; "
-                      "pooling their training responses with its encoder")  # fmt: skip
-            stage.extend(train, unseen, hooks.log)
-        return stage
-    assert spec.embedding_spec is not None  # the spec validator guarantees one source
-    return LlmEmbeddingStage(spec.embedding_spec).fit(train, selection, models, spec.embedding_model_epochs, run.seed,
-                                                      hooks)  # fmt: skip
+__all__ = ["DnEmbeddingScorer", "load_stage_from"]
 
 
 class DnEmbeddingScorer(PromptScorer):
@@ -57,7 +29,7 @@ class DnEmbeddingScorer(PromptScorer):
 
     def _new_network(self, prompt_dim: int, feature_dim: int, models: Sequence[str], train: Battles,
                      selection: Battles, run: RunConfig, hooks: TrainHooks) -> nn.Module:  # fmt: skip
-        self.stage_ = llm_embedding_stage(self.spec, models, train, selection, run, hooks)
+        self.stage_ = stage_for(self.spec, models, train, selection, run, hooks)
         torch.manual_seed(run.seed)  # the network's initialisation must not depend on the stage's draws
         self.dims_ = {"prompt_dim": prompt_dim, "feature_dim": feature_dim}
         return self._build(torch.as_tensor(self.stage_.vectors_for(models)))
@@ -65,7 +37,8 @@ class DnEmbeddingScorer(PromptScorer):
     def _build(self, vectors: torch.Tensor) -> DnEmbeddingNetwork:
         spec = self.spec
         return DnEmbeddingNetwork(self.dims_["prompt_dim"], self.dims_["feature_dim"], vectors, spec.input_proj_dim,
-                                  list(spec.hidden_dims), spec.dropout, spec.use_skip_connections, spec.model_bias)  # fmt: skip
+                                  list(spec.hidden_dims), spec.dropout, spec.use_skip_connections, spec.model_bias,
+                                  zero_start=spec.base_model is not None)  # fmt: skip
 
     def _grow(self, new_models: Sequence[str], train: Battles, hooks: TrainHooks) -> None:
         self.stage_.extend(train, new_models, hooks.log)

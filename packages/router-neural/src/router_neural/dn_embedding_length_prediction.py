@@ -23,8 +23,7 @@ from router_core.length import LengthSamples, MedianBaseline, length_samples
 from router_core.scorer import RunConfig, TrainHooks
 from router_core.specs import DnEmbeddingLengthPredictionSpec
 from router_core.store import read_json_object
-from router_neural.dn_embedding import llm_embedding_stage
-from router_neural.llm_embedding import LlmEmbeddingStage
+from router_neural.llm_embedding import LlmEmbeddingStage, stage_for
 from router_neural.networks import LengthNetwork
 from router_neural.prompt_scorer import PromptScorer
 from router_neural.regression import RegressionData, train_regression
@@ -96,7 +95,7 @@ class DnEmbeddingLengthPredictor(PromptScorer):
         selection_rows = self._rows(chosen, self.count_tokens(chosen.responses), row_of, index)
         self.baseline_ = MedianBaseline.fit(samples.models, tokens)
         if not resume:
-            self.stage_ = llm_embedding_stage(self.spec, self.models_, train, selection, run, hooks)
+            self.stage_ = stage_for(self.spec, self.models_, train, selection, run, hooks)
             torch.manual_seed(run.seed)  # the network's initialisation must not depend on the stage's draws
             self.dims_ = {"prompt_dim": prompt_dim, "feature_dim": feature_dim}
             offsets = np.array([train_rows.target[train_rows.models == i].mean() for i in range(len(self.models_))])

@@ -1,4 +1,4 @@
-"""The LLM-embedding stage of dn_embedding: one fixed vector per LLM, learned from its (prompt, response) pairs.
+"""The LLM-embedding stage of dn_embedding and transformer_embedding: one fixed vector per LLM, learned from its (prompt, response) pairs.
 
 A pair encoder maps (prompt embedding, response embedding, 32 scaled response features) to a code; attention
 pooling (one learned query per head) turns a set of an LLM's codes into a set embedding. A supervised contrastive
@@ -8,6 +8,7 @@ An LLM's final vector pools all of its training pairs.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,10 +19,12 @@ import torch
 from torch import Tensor, nn
 
 from router_core.data.types import Battles
-from router_core.errors import DataError
+from router_core.errors import DataError, UserError
 from router_core.features import response_features
-from router_core.scorer import TrainHooks
+from router_core.scorer import RunConfig, TrainHooks
 from router_core.specs import AttentionEmbeddingSpec
+from router_core.specs.llm_embedding import LlmEmbeddingSource
+from router_core.store import SPEC_FILE
 from router_neural.embeddings import TextEncoder
 from router_neural.losses import supervised_contrastive_loss
 from router_neural.optim import build_optimizer
@@ -269,3 +272,30 @@ class LlmEmbeddingStage:
         stage.network_.to(default_device()).eval()
         stage.history_ = state["history"]
         return stage
+
+
+def load_stage_from(directory: Path, ref: str) -> LlmEmbeddingStage:
+    """The LLM-embedding stage saved with the model `ref` (TYPE/NAME), whose directory the pipeline resolved."""
+    if not (directory / f"{STAGE}.safetensors").is_file():
+        raise UserError(f"saved model {ref} has no LLM embedding to load "
+                        "(dn_embedding and transformer_embedding models carry one)")  # fmt: skip
+    source_spec = json.loads((directory / SPEC_FILE).read_text())["model"]["spec"].get("embedding_spec")
+    return LlmEmbeddingStage.load(directory, None if source_spec is None else AttentionEmbeddingSpec(**source_spec))
+
+
+def stage_for(spec: LlmEmbeddingSource, models: Sequence[str], train: Battles, selection: Battles, run: RunConfig,
+              hooks: TrainHooks) -> LlmEmbeddingStage:  # fmt: skip
+    """The LLM embeddings a scorer's spec asks for: copied from `load_embedding_model_from` (models it lacks are
+    pooled from their training responses with its encoder) or learned on `train` for `embedding_model_epochs`."""
+    if spec.load_embedding_model_from is not None:
+        source = spec.load_embedding_model_from
+        stage = load_stage_from(run.reference("load_embedding_model_from"), source)
+        unseen = [m for m in models if m not in set(stage.models_)]
+        if unseen:
+            hooks.log(f"{len(unseen)} models are not in {source}'s LLM embedding; "
+                      "pooling their training responses with its encoder")  # fmt: skip
+            stage.extend(train, unseen, hooks.log)
+        return stage
+    assert spec.embedding_spec is not None  # the spec validator guarantees one source
+    return LlmEmbeddingStage(spec.embedding_spec).fit(train, selection, models, spec.embedding_model_epochs,
+                                                      run.seed, hooks)  # fmt: skip

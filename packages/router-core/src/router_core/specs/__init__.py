@@ -11,6 +11,7 @@ from router_core.specs.dense_network import DenseNetworkSpec
 from router_core.specs.dn_embedding import DnEmbeddingSpec
 from router_core.specs.dn_embedding_length_prediction import DnEmbeddingLengthPredictionSpec
 from router_core.specs.elo_scoring import EloScoringSpec
+from router_core.specs.finetuning import BitFitSpec, FineTuningSpec, FullSpec, LastLayersSpec, LoraSpec, QLoraSpec
 from router_core.specs.gradient_boosting import GradientBoostingSpec
 from router_core.specs.greedy_ranking import GreedyRankingSpec
 from router_core.specs.least_squares_scoring import LeastSquaresScoringSpec
@@ -19,11 +20,12 @@ from router_core.specs.mcmf_scoring import McmfScoringSpec
 from router_core.specs.optimizers import AdamSpec, AdamWSpec, MuonSpec, OptimizerSpec
 from router_core.specs.simple_scoring import SimpleScoringSpec
 from router_core.specs.training import MAX_EPOCHS, DataSpec, LogSpec, ModelRef, WandbSpec, check_model_name
+from router_core.specs.transformer_embedding import TransformerEmbeddingSpec
 
 ModelSpec = Annotated[
     EloScoringSpec | DenseNetworkSpec | DnEmbeddingSpec | SimpleScoringSpec
     | LeastSquaresScoringSpec | GreedyRankingSpec | McmfScoringSpec | BradleyTerryScoringSpec
-    | GradientBoostingSpec | DnEmbeddingLengthPredictionSpec,
+    | GradientBoostingSpec | TransformerEmbeddingSpec | DnEmbeddingLengthPredictionSpec,
     Field(discriminator="model_type"),
 ]
 """One model type's spec, chosen by its `model_type` field."""
@@ -110,7 +112,14 @@ def parse_training_spec(document: dict[str, Any]) -> TrainingSpec:
 
 __all__ = [
     "MODEL_SPECS",
+    "BitFitSpec",
     "BradleyTerryScoringSpec",
+    "FineTuningSpec",
+    "FullSpec",
+    "LastLayersSpec",
+    "LoraSpec",
+    "QLoraSpec",
+    "TransformerEmbeddingSpec",
     "ClosedFormSpecBase",
     "GradientBoostingSpec",
     "GreedyRankingSpec",
