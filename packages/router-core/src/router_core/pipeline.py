@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -45,6 +45,7 @@ from router_core.wandb_log import WandbRun
 log = logging.getLogger(__name__)
 Model = Scorer | LengthPredictor
 """What a model type trains: a scorer, or a length predictor when its spec's `task` is "length"."""
+FittedT = TypeVar("FittedT", bound=Model)
 _PACKAGES = ("router-core", "router-classic", "router-neural", "router-runtime", "router-cli", "numpy", "torch")
 
 
@@ -135,8 +136,8 @@ def scorer_split(model_spec: ModelSpecBase, split: Split) -> Split:
     return split.prompted() if model_spec.prompt_aware else split
 
 
-def fit_on_split(scorer: Scorer, model_spec: ModelSpecBase, split: Split, run: RunConfig, hooks: TrainHooks,
-                 saved_base: SavedModel | None = None) -> Scorer:  # fmt: skip
+def fit_on_split(scorer: FittedT, model_spec: ModelSpecBase, split: Split, run: RunConfig, hooks: TrainHooks,
+                 saved_base: SavedModel | None = None) -> FittedT:  # fmt: skip
     """Fit `scorer` on `prepare_split`'s split: its base model first (unless resuming: a resumed model keeps the
     base it was trained over), then the scorer on `scorer_split`'s training battles, choosing on its selection
     battles. Validation battles are not touched. Returns the scorer."""
@@ -145,7 +146,8 @@ def fit_on_split(scorer: Scorer, model_spec: ModelSpecBase, split: Split, run: R
              len(part.selection), len(part.validation))  # fmt: skip
     if not run.resume:
         run = replace(run, base=_base_scores(model_spec, split, saved_base, run, hooks))
-    return scorer.fit(part.train, part.selection, run, hooks)
+    scorer.fit(part.train, part.selection, run, hooks)  # returns self
+    return scorer
 
 
 def calibration_link(scorer: Scorer, split: Split, seed: int = 0) -> LogisticLink | None:
