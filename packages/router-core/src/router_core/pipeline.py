@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from router_core import distributed
 from router_core.data.loading import load_battles
 from router_core.data.prepare import (
     Split,
@@ -45,6 +46,9 @@ class TrainOutcome:
     saved: SavedModel
     metrics: dict[str, Any]
     split: Split
+    rank: int = 0
+    """The process that returned it. Under torchrun only rank 0 saves and measures; on the other ranks `saved` names
+    the model rank 0 wrote (its path may be on another machine) and `metrics` is empty."""
 
 
 def prepare_split(records: list[Battle], spec: TrainingSpec, model_spec: ModelSpecBase) -> Split:
@@ -81,25 +85,40 @@ def train_from_spec(spec: TrainingSpec, store: ModelStore, hooks: TrainHooks | N
 
     Saved-model references in the spec are resolved here, in `store`, before any data is read; so is the
     scorer's `preflight` (an embedding model that cannot be loaded fails before the data is read).
+
+    Under torchrun (router_core.distributed) every rank trains; only rank 0 logs, checkpoints, writes the model
+    and talks to W&B, and the other ranks wait for its save before they return.
     """
     hooks = hooks or TrainHooks()
+    main = distributed.is_main_process()
+    if not main:
+        hooks = replace(hooks, log=_silent, progress=False, checkpoint=None, metrics=None)
     scorer, model_spec, parent = _initial_scorer(spec, store)
     references = {name: store.resolve(ref).path for name, ref in model_spec.references().items()}
     scorer.preflight()
     split = prepare_split(load_battles(spec.data), spec, model_spec)
     log.info("training %s on %d battles, validating on %d", model_spec.model_type, len(split.train), len(split.validation))
     run = RunConfig.from_spec(spec, resume=parent is not None, references=references)
-    wandb = WandbRun(spec.wandb, {"spec": spec.model_dump(mode="json", by_alias=True, exclude={"schema_ref"})},
-                     hooks.log)  # fmt: skip
+    wandb = WandbRun(spec.wandb if main else None,
+                     {"spec": spec.model_dump(mode="json", by_alias=True, exclude={"schema_ref"})}, hooks.log)  # fmt: skip
     saver = _Saver(spec, model_spec, split, store, parent)
-    hooks = replace(hooks, checkpoint=saver.checkpoint if spec.save_every else None,
+    hooks = replace(hooks, checkpoint=saver.checkpoint if spec.save_every and main else None,
                     metrics=wandb.log if wandb.active else hooks.metrics)  # fmt: skip
     scorer.fit(split.train, split.validation, run, hooks)
+    if not main:
+        distributed.barrier()  # rank 0 is saving
+        where = SavedModel(model_spec.model_type, spec.model.name, store.path(model_spec.model_type, spec.model.name), {})
+        return TrainOutcome(where, {}, split, distributed.rank())
     saved, metrics = saver.save(scorer, spec.model.name)
+    distributed.barrier()  # the other ranks may return now
     if wandb.active:
         wandb.log({f"final/{k}": v for k, v in metrics.items() if isinstance(v, float)}, step=len(scorer.history_) + 1)
     wandb.finish(saved.path)
     return TrainOutcome(saved, metrics, split)
+
+
+def _silent(message: str) -> None:
+    """The log of ranks other than 0."""
 
 
 def load_scorer(saved: SavedModel) -> Scorer:

@@ -16,6 +16,7 @@ from router_core.errors import UserError
 from router_core.scorer import RunConfig, TrainHooks
 from router_core.specs import AttentionEmbeddingSpec, DnEmbeddingSpec
 from router_core.store import SPEC_FILE
+from router_neural import distributed
 from router_neural.llm_embedding import STAGE, LlmEmbeddingStage
 from router_neural.networks import DnEmbeddingNetwork
 from router_neural.prompt_scorer import PromptScorer
@@ -46,15 +47,23 @@ class DnEmbeddingScorer(PromptScorer):
             if unseen:
                 hooks.log(f"{len(unseen)} models are not in {source}'s LLM embedding; "
                           "pooling their training responses with its encoder")  # fmt: skip
-                self.stage_.extend(train, unseen, hooks.log)
+                with distributed.main_process_first():  # under torchrun rank 0 fills the embedding cache first
+                    self.stage_.extend(train, unseen, hooks.log)
+            vectors = torch.as_tensor(self.stage_.vectors_for(models))
         else:
             assert spec.embedding_spec is not None  # the spec validator guarantees one source
-            self.stage_ = LlmEmbeddingStage(spec.embedding_spec).fit(
-                train, selection, models, spec.embedding_model_epochs, run.seed, hooks
-            )
+            # Under torchrun the stage is trained once, by rank 0, and the other ranks receive its vectors; they hold
+            # no stage (only rank 0 saves).
+            vectors = torch.zeros(len(models), spec.embedding_spec.d_out)
+            if distributed.is_main_process():
+                self.stage_ = LlmEmbeddingStage(spec.embedding_spec).fit(
+                    train, selection, models, spec.embedding_model_epochs, run.seed, hooks
+                )
+                vectors = torch.as_tensor(self.stage_.vectors_for(models))
+            vectors = distributed.broadcast_from_main(vectors)
         torch.manual_seed(run.seed)  # the network's initialisation must not depend on the stage's draws
         self.dims_ = {"prompt_dim": prompt_dim, "feature_dim": feature_dim}
-        return self._build(torch.as_tensor(self.stage_.vectors_for(models)))
+        return self._build(vectors)
 
     def _build(self, vectors: torch.Tensor) -> DnEmbeddingNetwork:
         spec = self.spec
@@ -62,7 +71,8 @@ class DnEmbeddingScorer(PromptScorer):
                                   list(spec.hidden_dims), spec.dropout, spec.use_skip_connections, spec.model_bias)  # fmt: skip
 
     def _grow(self, new_models: Sequence[str], train: Battles, hooks: TrainHooks) -> None:
-        self.stage_.extend(train, new_models, hooks.log)
+        with distributed.main_process_first():
+            self.stage_.extend(train, new_models, hooks.log)
         self.network_.grow(torch.as_tensor(self.stage_.vectors_for(new_models)))
 
     def _network_config(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from router_core.data.types import Battles
 from router_core.features import PromptFeatureScaler, prompt_feature_matrix
 from router_core.scorer import RunConfig, TrainHooks
+from router_neural import distributed
 from router_neural.embeddings import TextEncoder
 from router_neural.state_io import load_state, save_state
 from router_neural.training import LoopState, PairData, default_device, seed_everything, train_pairs
@@ -138,7 +139,9 @@ class PromptScorer:
             train_prompts = unique_prompts(train)
             self.scaler_ = PromptFeatureScaler().fit(prompt_feature_matrix(train_prompts))
         device = default_device()
-        table, prompt_dim, feature_dim = self._prompt_table(prompts, device, write_cache=True, progress=hooks.progress)
+        with distributed.main_process_first():  # under torchrun rank 0 fills the embedding cache, the others read it
+            main = distributed.is_main_process()
+            table, prompt_dim, feature_dim = self._prompt_table(prompts, device, write_cache=main, progress=hooks.progress)
         if not resume:
             self.network_ = self._new_network(prompt_dim, feature_dim, models, train, selection, run, hooks).to(device)
         elif len(models) > len(old):
