@@ -126,6 +126,16 @@ def local_batch(batch: torch.Tensor | np.ndarray, rank_: int | None = None, worl
     return batch[shard(len(batch), env.rank() if rank_ is None else rank_, world)] if world > 1 else batch
 
 
+def batch_loss(losses: torch.Tensor, global_size: int) -> torch.Tensor:
+    """The loss to back-propagate for this rank's `losses` out of a global batch of `global_size` battles.
+
+    In one process the batch mean. Across ranks each rank's share is scaled by world / global_size, so that the
+    average DDP takes over ranks is the gradient of the global batch's mean, also when shards differ in size.
+    """
+    world = env.world_size()
+    return losses.mean() if world == 1 else losses.sum() * (world / global_size)
+
+
 class _ScoreModule(nn.Module):
     """Makes a scorer's score function the forward of one module, so DDP sees every forward and backward."""
 
@@ -142,11 +152,12 @@ def data_parallel(module: nn.Module, score_fn):  # noqa: ANN001, ANN201
     """`score_fn` (rows, models) -> scores, through DDP over `module`'s parameters when distributed, else itself.
 
     Constructing DDP copies rank 0's parameters and buffers to every rank (DDP's default also re-sends the buffers,
-    which are small and constant here, at each forward). Parameters a forward leaves unused (a transformer's pooler
-    layer, say) are allowed, at the cost of one walk over the autograd graph per step.
+    which are small and constant here, at each forward). Every trainable parameter of `module` must take part in
+    every forward (DDP's fast default, `find_unused_parameters=False`): freeze what a network does not use (a BERT
+    pooler, say). A rank whose shard of a batch is empty still takes part: its loss is 0 and its gradients zeros.
     """
     if not setup():
         return score_fn
     here = next(module.parameters()).device
-    return nn.parallel.DistributedDataParallel(_ScoreModule(module, score_fn), find_unused_parameters=True,
+    return nn.parallel.DistributedDataParallel(_ScoreModule(module, score_fn),
                                                device_ids=[here.index] if here.type == "cuda" else None)  # fmt: skip

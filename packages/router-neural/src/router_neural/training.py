@@ -184,7 +184,7 @@ def train_pairs(
         best_key = (initial["accuracy"], initial["loss"])
     clip = spec.gradient_clip
     n = len(train)
-    step_fn, world = distributed.data_parallel(module, score_fn), distributed.world_size()  # DDP under torchrun
+    step_fn = distributed.data_parallel(module, score_fn)  # through DDP under torchrun, else score_fn itself
     for epoch in range(start + 1, start + run.epochs + 1):
         began = time.perf_counter()
         module.train()
@@ -200,8 +200,7 @@ def train_pairs(
             winner = data["winner"][idx]
             losses = _losses(score_a, score_b, winner, spec)
             optimizer.zero_grad(set_to_none=True)
-            # DDP averages gradients over ranks: scaled so, the average is the gradient of the global batch's mean.
-            (losses.mean() if world == 1 else losses.sum() * (world / len(batch))).backward()
+            distributed.batch_loss(losses, len(batch)).backward()  # the batch mean (of the global batch, under DDP)
             if clip is not None:
                 nn.utils.clip_grad_norm_(module.parameters(), clip)
             optimizer.step()
