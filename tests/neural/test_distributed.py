@@ -4,9 +4,9 @@ Tolerance of the loop test. With the same seed every rank draws the same epoch o
 of each global batch; DDP averages the ranks' gradients, and each rank's loss is scaled so that the average is the
 gradient of the global batch's mean. A 2-process step therefore differs from the 1-process step only in the order
 of additions (the batch sum is split in two and added across ranks). The test trains in float64, where that leaves
-~1e-16 per step and 2e-16 after 4 epochs (measured); TOLERANCE = 1e-10 is far above that and far below what a real
-bug does (an unscaled loss on the unequal shards moves weights by ~1e-3; a missing reduction, a wrong shard or
-unsynchronised weights more). In float32 the same comparison is chaotic, see AGREEMENT below.
+~1e-16 per step and 2e-16 after 4 epochs (measured); TOLERANCE = 1e-10 is far above that, and a real bug fails it
+(checked by planting one: per-shard means instead of the scaled sums on the unequal shards). In float32 the same
+comparison is chaotic, see AGREEMENT below.
 """
 
 from __future__ import annotations

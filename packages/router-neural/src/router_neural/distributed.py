@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import atexit
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -36,6 +37,8 @@ is_main_process = env.is_main_process
 rank = env.rank
 world_size = env.world_size
 DEFAULT_TIMEOUT_S = 7200
+ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Batch = TypeVar("Batch", torch.Tensor, np.ndarray)
 
 
 def device() -> torch.device:
@@ -120,7 +123,7 @@ def shard(n: int, rank_: int, world: int) -> slice:
     return slice(start, start + size + (1 if rank_ < extra else 0))
 
 
-def local_batch(batch: torch.Tensor | np.ndarray, rank_: int | None = None, world: int | None = None):  # noqa: ANN201
+def local_batch(batch: Batch, rank_: int | None = None, world: int | None = None) -> Batch:
     """This rank's shard of one global batch (all of it in a single process)."""
     world = env.world_size() if world is None else world
     return batch[shard(len(batch), env.rank() if rank_ is None else rank_, world)] if world > 1 else batch
@@ -139,16 +142,18 @@ def batch_loss(losses: torch.Tensor, global_size: int) -> torch.Tensor:
 class _ScoreModule(nn.Module):
     """Makes a scorer's score function the forward of one module, so DDP sees every forward and backward."""
 
-    def __init__(self, module: nn.Module, score_fn) -> None:  # noqa: ANN001
+    _score_fn: ScoreFn
+
+    def __init__(self, module: nn.Module, score_fn: ScoreFn) -> None:
         super().__init__()
         self.module = module
-        self._score_fn = score_fn
+        self.__dict__["_score_fn"] = score_fn  # not registered: it may be `module` itself (simple_scoring)
 
     def forward(self, rows: torch.Tensor, models: torch.Tensor) -> torch.Tensor:  # noqa: D102
         return self._score_fn(rows, models)
 
 
-def data_parallel(module: nn.Module, score_fn):  # noqa: ANN001, ANN201
+def data_parallel(module: nn.Module, score_fn: ScoreFn) -> ScoreFn:
     """`score_fn` (rows, models) -> scores, through DDP over `module`'s parameters when distributed, else itself.
 
     Constructing DDP copies rank 0's parameters and buffers to every rank (DDP's default also re-sends the buffers,
