@@ -1,11 +1,13 @@
-"""5-fold prompt-grouped cross-validation of the neural scorers against prompt-agnostic baselines on real battles.
+"""5-fold prompt-grouped cross-validation of the prompt-aware scorers' shipped defaults against Bradley-Terry.
 
-Run: `uv run python benchmarks/neural_cv.py [--datasets mt_bench kaggle] [--models ...]`.
-Writes benchmarks/results/neural_cv.json. For each fold, the other four folds are split again by prompt (80/20)
-into training and early-stopping battles; the held-out fold is only scored. Accuracy is over decisive test battles
-whose two models were seen in training; log-loss uses P(A beats B) = sigmoid(c * (s_A - s_B)) with c fitted on
-the decisive early-stopping battles (a 1-D logistic regression on battles the weights were not fitted to), so
-margin-trained and overfitted scores are compared fairly.
+Run: `uv run python benchmarks/neural_cv.py [--datasets mt_bench kaggle arena_sample] [--models ...]`.
+Writes benchmarks/results/neural_cv.json. Every model is its `training_specs/<type>/default.json` spec, with the
+rare-model threshold lowered to 20 for these small data sets (said in the JSON), trained the way `router-cli
+train` trains it: the four other folds are split by the pipeline (`prepare_split`, validation_split 0, the
+default selection_split) into fitting and selection battles, `fit_on_split` fits the base model and the scorer,
+and the calibration link is fitted on the selection battles. The held-out fold's battles with prompt text (the same pairs for every model) are only scored, with
+`router_core.evaluation.evaluate` (accuracy on pairs of known models, log-loss, every pair with the unknown-model
+fallback, coverage, and the prompt-sensitivity figure).
 """
 
 from __future__ import annotations
@@ -17,15 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
-from router_core.data.loading import load_file
-from router_core.data.prepare import group_key, grouped_split
-from router_core.data.types import A_WINS, Battle, Battles
-from router_core.metrics import pairwise_accuracy
+from router_core.data.loading import load_dataset, load_file
+from router_core.data.prepare import group_key
+from router_core.data.types import Battle, Battles
+from router_core.evaluation import evaluate
+from router_core.pipeline import calibration_link, fit_on_split, prepare_split, scorer_split
 from router_core.registry import scorer_class
-from router_core.scoring import battle_scores
-from router_core.specs import MODEL_SPECS
+from router_core.specs import parse_training_spec
 from router_core.testing import quiet_fit_args
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,27 +34,30 @@ DATA = ROOT.parent / "shared" / "data"
 DATASETS = {
     "mt_bench": DATA / "mt_bench_human" / "battles_turn1_with_text.jsonl",
     "kaggle": DATA / "kaggle_arena_55k_samples" / "train_sample_khaaliswooden.csv",
+    "arena_sample": "arena_sample",  # bundled with router-core
 }
-ADAMW = {"optimizer_type": "adamw", "learning_rate": 0.003, "weight_decay": 0.05}
-EMBEDDING = {"embedding_type": "attention", "h_emb": 64, "h_scalar": 16, "h_pair": 64, "d_out": 32,
-             "num_attention_heads": 4, "pairs_per_model": 16, "models_per_batch": 16, "embeddings_per_model": 4,
-             "optimizer": {"optimizer_type": "adamw", "learning_rate": 0.001}}  # fmt: skip
-MODELS: dict[str, tuple[dict[str, Any], int]] = {
-    # name: (spec, epochs)
-    "bt_sgd": ({"model_type": "simple_scoring", "ranking_loss_type": "bradley_terry", "non_ranking_loss_coeff": 0.0,
-                "balance_model_samples": False, "min_model_occurrences": 1,
-                "optimizer": {"optimizer_type": "adamw", "learning_rate": 0.02, "weight_decay": 0.0}}, 60),
-    "bradley_terry_scoring": ({"model_type": "bradley_terry_scoring", "min_model_occurrences": 1}, 1),
-    "simple_scoring": ({"model_type": "simple_scoring", "min_model_occurrences": 1,
-                        "optimizer": {"optimizer_type": "adamw", "learning_rate": 0.01}}, 40),
-    "dense_network": ({"model_type": "dense_network", "hidden_dims": [64], "model_id_embedding_dim": 8,
-                       "dropout": 0.3, "ranking_loss_type": "bradley_terry", "balance_model_samples": False,
-                       "min_model_comparisons": 1, "optimizer": ADAMW}, 30),
-    "dn_embedding": ({"model_type": "dn_embedding", "hidden_dims": [64, 32], "input_proj_dim": 32, "dropout": 0.3,
-                      "use_skip_connections": True, "ranking_loss_type": "bradley_terry",
-                      "balance_model_samples": False, "min_model_comparisons": 1, "embedding_model_epochs": 10,
-                      "embedding_spec": EMBEDDING, "optimizer": ADAMW | {"learning_rate": 0.001}}, 30),
-}  # fmt: skip
+MODELS = ("bradley_terry_scoring", "dense_network", "dn_embedding")
+MIN_OCCURRENCES = 20
+"""The shipped defaults' thresholds (up to 1000) would drop nearly every model of a 2k-battle file."""
+OVERRIDES: dict[str, dict[str, Any]] = {}
+"""Further per-model changes to the shipped default (filled by --override; recorded in the JSON)."""
+
+
+def load(dataset: str) -> list[Battle]:
+    """The battles of a data set (a file beside the checkout, or a bundled dataset name)."""
+    source = DATASETS[dataset]
+    return load_dataset(str(source)) if isinstance(source, str) else load_file(source)
+
+
+def default_spec(model_type: str) -> dict[str, Any]:
+    """The shipped default training spec of a model type, as it would be trained here."""
+    doc = json.loads((ROOT / "training_specs" / model_type / "default.json").read_text())
+    doc.pop("$schema", None)
+    doc["model"]["spec"]["min_model_occurrences"] = MIN_OCCURRENCES
+    doc["model"]["spec"].pop("min_model_comparisons", None)
+    doc["model"]["spec"] |= OVERRIDES.get(model_type, {})
+    doc["data"] = {"path": "unused", "validation_split": 0.0, "seed": doc["data"].get("seed", 42)}
+    return doc
 
 
 def folds(battles: list[Battle], k: int, seed: int) -> np.ndarray:
@@ -66,45 +70,33 @@ def folds(battles: list[Battle], k: int, seed: int) -> np.ndarray:
     return fold_of_group[inverse]
 
 
-def fit_link(diff: np.ndarray, a_won: np.ndarray) -> float:
-    """Scale c >= 0 minimising the log-loss of sigmoid(c * diff)."""
-    def loss(c: float) -> float:
-        return float(np.mean(np.logaddexp(0.0, -np.where(a_won, 1.0, -1.0) * c * diff)))
-
-    return float(minimize_scalar(loss, bounds=(0.0, 100.0 / max(np.abs(diff).max(), 1e-9)), method="bounded").x)
-
-
-def metrics(scorer: Any, calibration: Battles, test: Battles) -> dict[str, float]:
-    """Accuracy and log-loss on decisive test battles of known models (link fitted on `calibration`)."""
-    sa, sb = battle_scores(scorer, calibration)
-    keep = calibration.decisive & np.isfinite(sa) & np.isfinite(sb)
-    c = fit_link((sa - sb)[keep], calibration.winner[keep] == A_WINS)
-    ta, tb = battle_scores(scorer, test)
-    accuracy, n = pairwise_accuracy(ta, tb, test.winner)
-    keep = test.decisive & np.isfinite(ta) & np.isfinite(tb)
-    signs = np.where(test.winner[keep] == A_WINS, 1.0, -1.0)
-    log_loss = float(np.mean(np.logaddexp(0.0, -signs * c * (ta - tb)[keep])))
-    return {"accuracy": accuracy, "log_loss": log_loss, "n": n, "link": c}
-
-
-def run_model(name: str, records: list[Battle], fold_ids: np.ndarray, seed: int) -> list[dict[str, float]]:
-    """Per-fold metrics of one model."""
-    spec_doc, epochs = MODELS[name]
-    spec = MODEL_SPECS[spec_doc["model_type"]].model_validate(spec_doc)
+def run_model(model_type: str, records: list[Battle], fold_ids: np.ndarray) -> list[dict[str, Any]]:
+    """Per-fold metrics of one model type's default spec."""
+    training = parse_training_spec(default_spec(model_type))
     results = []
-    for fold in range(fold_ids.max() + 1):
+    for fold in range(int(fold_ids.max()) + 1):
         rest = [r for r, f in zip(records, fold_ids, strict=True) if f != fold]
         test = Battles.from_records(r for r, f in zip(records, fold_ids, strict=True) if f == fold)
-        inner_train, inner_val = grouped_split(rest, 0.2, seed)
-        train = Battles.from_records(rest[i] for i in inner_train)
-        val = Battles.from_records(rest[i] for i in inner_val)
-        options = quiet_fit_args(epochs=epochs, batch_size=64, seed=seed)
+        model_spec = training.model.spec
+        assert model_spec is not None
+        split = prepare_split(rest, training, model_spec)
+        run, hooks = quiet_fit_args(epochs=training.epochs, batch_size=training.batch_size, seed=training.data.seed)
         began = time.perf_counter()
-        scorer = scorer_class(spec.model_type)(spec).fit(train, val, *options)
-        result = metrics(scorer, val, test) | {"fit_seconds": time.perf_counter() - began}
+        scorer = fit_on_split(scorer_class(model_type)(model_spec), model_spec, split, run, hooks)
+        seconds = time.perf_counter() - began
+        link = calibration_link(scorer, scorer_split(model_spec, split), seed=training.data.seed)
+        test = Battles.from_records(r for r in test.records if r.prompt and r.prompt.strip())  # the same pairs for all
+        got = evaluate(scorer, test, link, bootstrap_rounds=0, progress=False, prompt_sensitivity=True)
+        result = {"accuracy": got["pairwise_accuracy"], "log_loss": got["log_loss"], "n": got["n_pairs"],
+                  "all_pairs_accuracy": got["all_pairs"]["pairwise_accuracy"],
+                  "all_pairs_log_loss": got["all_pairs"]["log_loss"], "coverage": got["coverage"],
+                  "prompt_sensitivity_accuracy": got["prompt_sensitivity"]["accuracy_drop"],
+                  "prompt_sensitivity_log_loss": got["prompt_sensitivity"]["log_loss_rise"],
+                  "fit_seconds": seconds, "n_train": len(split.train), "n_selection": len(split.selection)}
+        result |= {k: v for k, v in scorer.report().items() if k in ("alpha", "best_epoch")}
         results.append(result)
-        print(f"  {name} fold {fold}: acc {result['accuracy']:.4f} log-loss {result['log_loss']:.4f} "
-              f"(n={result['n']}, {result['fit_seconds']:.1f}s)", flush=True)
+        print(f"  {model_type} fold {fold}: acc {result['accuracy']:.4f} log-loss {result['log_loss']:.4f} "
+              f"alpha {result.get('alpha', '-')} (n={result['n']}, {seconds:.1f}s)", flush=True)
     return results
 
 
@@ -113,7 +105,7 @@ def summarise(per_fold: dict[str, list[dict[str, float]]], baseline: str) -> dic
     out: dict[str, Any] = {}
     for name, rows in per_fold.items():
         summary: dict[str, Any] = {}
-        for key in ("accuracy", "log_loss"):
+        for key in ("accuracy", "log_loss", "all_pairs_accuracy", "prompt_sensitivity_accuracy"):
             values = np.array([r[key] for r in rows])
             summary[key] = {"mean": float(values.mean()), "se": float(values.std(ddof=1) / np.sqrt(len(values)))}
             if baseline in per_fold and name != baseline:
@@ -121,6 +113,8 @@ def summarise(per_fold: dict[str, list[dict[str, float]]], baseline: str) -> dic
                 summary[f"{key}_minus_{baseline}"] = {"mean": float(diff.mean()),
                                                       "se": float(diff.std(ddof=1) / np.sqrt(len(diff)))}  # fmt: skip
         summary["n_test"] = int(sum(r["n"] for r in rows))
+        if "alpha" in rows[0]:
+            summary["alpha_per_fold"] = [r["alpha"] for r in rows]
         summary["fit_seconds"] = float(sum(r["fit_seconds"] for r in rows))
         out[name] = summary
     return out
@@ -131,28 +125,30 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--baseline", default="bt_sgd")
+    parser.add_argument("--baseline", default="bradley_terry_scoring")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--override", action="append", default=[], metavar="TYPE:JSON",
+                        help='change a default spec, e.g. dn_embedding:{"embedding_model_epochs": 50} (recorded)')
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "neural_cv.json"))
     args = parser.parse_args()
+    for item in args.override:
+        model_type, _, doc = item.partition(":")
+        OVERRIDES[model_type] = OVERRIDES.get(model_type, {}) | json.loads(doc)
     report: dict[str, Any] = {"folds": args.folds, "seed": args.seed, "baseline": args.baseline,
-                              "models": {m: MODELS[m][0] | {"epochs": MODELS[m][1]} for m in args.models},
-                              "datasets": {}}  # fmt: skip
+                              "min_model_occurrences": MIN_OCCURRENCES, "overrides": OVERRIDES,
+                              "specs": {m: default_spec(m) for m in args.models}, "datasets": {}}  # fmt: skip
     for dataset in args.datasets:
-        records = load_file(DATASETS[dataset])
+        records = load(dataset)
         fold_ids = folds(records, args.folds, args.seed)
         print(f"{dataset}: {len(records)} battles, {len({r.model_a for r in records} | {r.model_b for r in records})} "
               f"models, {len({group_key(r) for r in records})} prompts", flush=True)  # fmt: skip
-        per_fold: dict[str, list[dict[str, float]]] = {}
+        per_fold: dict[str, list[dict[str, Any]]] = {}
         for name in args.models:
-            try:
-                per_fold[name] = run_model(name, records, fold_ids, args.seed)
-            except ImportError as error:  # e.g. router-classic not installed
-                print(f"  skipping {name}: {error}")
+            per_fold[name] = run_model(name, records, fold_ids)
         report["datasets"][dataset] = {"n_battles": len(records), "summary": summarise(per_fold, args.baseline),
                                        "per_fold": per_fold}  # fmt: skip
-    Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+        Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.output}")
 
 

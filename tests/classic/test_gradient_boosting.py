@@ -1,5 +1,7 @@
 """gradient_boosting: the objective's gradient and hessian against finite differences, and planted-skill recovery."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -40,3 +42,43 @@ def test_recovers_planted_prompt_dependent_skills():
     scorer = GradientBoostingScorer(spec).fit(train, selection, *quiet_fit_args(epochs=30, seed=0))
     accuracy, _ = pairwise_accuracy(*battle_scores(scorer, test), test.winner)
     assert accuracy >= best_prompt_agnostic_accuracy(test.records) + 0.05
+
+
+def _invariance_fit(train: Battles, selection: Battles, kind: str) -> GradientBoostingScorer:
+    spec = GradientBoostingSpec(input_features=["prompt_features", "model_id"], ranking_loss_type=kind, max_depth=3,
+                                non_ranking_loss_coeff=0.1, min_model_occurrences=1)  # fmt: skip
+    return GradientBoostingScorer(spec).fit(train, selection, *quiet_fit_args(epochs=15, seed=0))
+
+
+@pytest.mark.parametrize("kind", ["margin_ranking", "bradley_terry"])
+def test_invariant_to_battle_order_and_side_swaps(kind):
+    world = PlantedSkills.cyclic(n_models=4, n_topics=3)
+    records, held = world.battles(1200, seed=3, tie_rate=0.1), world.battles(200, seed=4, tie_rate=0.1)
+    selection, probe = Battles.from_records(held), [r.prompt or "" for r in held[:50]]
+    base = _invariance_fit(Battles.from_records(records), selection, kind)
+    expected = base.score(probe, world.models)
+    assert np.ptp(expected) > 0.1  # the model learned something, so equal scores are not trivially equal
+    shuffled = [records[i] for i in np.random.default_rng(0).permutation(len(records))]
+    flip = {"model_a": "model_b", "model_b": "model_a", "tie": "tie", "both_bad": "both_bad"}
+    swapped = [replace(r, model_a=r.model_b, model_b=r.model_a, response_a=r.response_b, response_b=r.response_a,
+                       winner=flip[r.winner]) for r in records]  # fmt: skip
+    for variant in (shuffled, swapped):
+        scorer = _invariance_fit(Battles.from_records(variant), selection, kind)
+        assert scorer.best_round_ == base.best_round_
+        np.testing.assert_allclose(scorer.score(probe, world.models), expected, atol=1e-5)
+
+
+def test_block_importance_tells_prompt_dependent_skills_from_pure_bradley_terry():
+    """The prompt side's share of split gain: large when the best model depends on the topic (cyclic skills), small
+    when one strength per model explains every vote (one topic: pure Bradley-Terry)."""
+    shares = {}
+    for topics in (3, 1):
+        world = PlantedSkills.cyclic(n_models=5, n_topics=topics)
+        train, selection = (Battles.from_records(world.battles(n, seed=s)) for n, s in ((1200, 0), (300, 1)))
+        spec = GradientBoostingSpec(input_features=["prompt_features", "model_id"], ranking_loss_type="bradley_terry",
+                                    max_depth=4, min_model_occurrences=1)  # fmt: skip
+        importance = GradientBoostingScorer(spec).fit(train, selection, *quiet_fit_args(epochs=20, seed=0)).importance_
+        assert sum(importance["blocks"].values()) == pytest.approx(1.0)
+        assert importance["sides"]["prompt"] == pytest.approx(importance["blocks"]["prompt_features"])
+        shares[topics] = importance["sides"]["prompt"]
+    assert shares[3] > 0.2 and shares[1] < 0.12 and shares[3] > 3 * shares[1]

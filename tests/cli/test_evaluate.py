@@ -74,3 +74,17 @@ def test_bad_data_and_unknown_model_are_clear_errors(trained: list[str], capsys)
     assert main(["evaluate", "--model", "least_squares_scoring/nope", "--data", "arena_sample"]) == 2
     assert "no saved model" in capsys.readouterr().err
     assert main(["evaluate", "--model", trained[0], "--data", "arena_sample", "--format", "xml"]) == 2
+
+
+def test_all_pairs_coverage_and_prompt_sensitivity_of_a_prompt_agnostic_model(trained: list[str], fixtures: Path,
+                                                                               tmp_path: Path, capsys):  # fmt: skip
+    out = tmp_path / "eval.json"
+    votes = fixtures / "chatbot_arena_votes.jsonl"
+    assert main(["evaluate", "--model", trained[1], "--data", str(votes), "--output-path", str(out),
+                 "--prompt-sensitivity", "--bootstrap-rounds", "0"]) == 0  # fmt: skip
+    result = json.loads(out.read_text())
+    decisive = sum(b.winner in ("model_a", "model_b") for b in load_file(votes))
+    assert result["all_pairs"]["n_pairs"] == decisive >= result["n_pairs"]
+    assert result["coverage"] == pytest.approx(result["n_pairs"] / decisive)
+    assert result["prompt_sensitivity"]["accuracy_drop"] == 0.0  # prompt-agnostic by construction
+    assert "prompt_sensitivity.accuracy_drop" in capsys.readouterr().out

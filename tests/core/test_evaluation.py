@@ -115,3 +115,41 @@ def test_evaluate_model_with_its_own_probabilities_and_without_any():
     assert own["tie_log_loss"] == pytest.approx(-(np.log(0.6) + 2 * np.log(0.2) + 2 * np.log(0.2)) / 5)
     bare = evaluate(FixedScorer({"x": 1.0, "y": 0.0}), battles, None, bootstrap_rounds=0)
     assert bare["log_loss"] is None and bare["probabilities"] is None
+
+
+class PromptScorer(FixedScorer):
+    """Test double whose preference flips with the prompt: x wins "code" prompts, y wins the others."""
+
+    def score(self, prompts: Sequence[str], models: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        out = super().score(prompts, models, batch_size)
+        flip = np.array([-1.0 if p == "code" else 1.0 for p in prompts])[:, None]
+        return out * flip
+
+
+def _prompted(rows) -> Battles:
+    return Battles.from_records(Battle(model_a=a, model_b=b, winner=w, prompt=p) for a, b, w, p in rows)
+
+
+def test_all_pairs_use_the_unknown_model_fallback_and_coverage_counts_known_pairs():
+    # z is unknown: in all_pairs it gets the mean of the known candidates (x 1, y 0 -> 0.5)
+    battles = _prompted([("x", "y", "model_a", "p"), ("y", "x", "model_b", "p"), ("z", "y", "model_a", "p"),
+                         ("x", "z", "model_a", "p"), ("x", "y", "tie", "p")])  # fmt: skip
+    result = evaluate(FixedScorer({"x": 1.0, "y": 0.0}), battles, LogisticLink(1.0, 0, 0.0), bootstrap_rounds=0,
+                      progress=False)  # fmt: skip
+    assert result["n_pairs"] == 2 and result["pairwise_accuracy"] == 1.0
+    assert result["coverage"] == pytest.approx(2 / 4)
+    assert result["all_pairs"]["n_pairs"] == 4 and result["all_pairs"]["pairwise_accuracy"] == 1.0  # z 0.5 > y 0, x > z
+    p = 1 / (1 + np.exp(-np.array([1.0, 1.0, 0.5, 0.5])))
+    assert result["all_pairs"]["log_loss"] == pytest.approx(float(-np.mean(np.log(p))))
+
+
+def test_prompt_sensitivity_is_zero_for_prompt_agnostic_scores_and_positive_when_the_prompt_matters():
+    rows = [("x", "y", "model_b" if i % 2 else "model_a", "code" if i % 2 else "poem") for i in range(40)]
+    battles = _prompted(rows)
+    agnostic = evaluate(FixedScorer({"x": 1.0, "y": 0.0}), battles, LogisticLink(1.0, 0, 0.0), bootstrap_rounds=0,
+                        progress=False, prompt_sensitivity=True)["prompt_sensitivity"]  # fmt: skip
+    assert agnostic["accuracy_drop"] == 0.0 and agnostic["log_loss_rise"] == 0.0
+    aware = evaluate(PromptScorer({"x": 1.0, "y": 0.0}), battles, LogisticLink(1.0, 0, 0.0), bootstrap_rounds=0,
+                     progress=False, prompt_sensitivity=True)  # fmt: skip
+    assert aware["pairwise_accuracy"] == 1.0
+    assert aware["prompt_sensitivity"]["accuracy_drop"] > 0.2 and aware["prompt_sensitivity"]["log_loss_rise"] > 0.1

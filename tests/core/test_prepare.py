@@ -63,3 +63,28 @@ def test_filters():
     ]
     assert len(drop_rare_models(battles, 2)) == 3
     assert len(drop_without_prompt(battles)) == 1
+
+
+def test_selection_split_never_shares_a_prompt_with_train_or_validation():
+    battles = _battles(1000, 250)
+    split = split_battles(battles, 0.2, seed=4, selection_fraction=0.15)
+    parts = [split.train, split.selection, split.validation]
+    assert sum(len(p) for p in parts) == 1000
+    assert abs(len(split.selection) - 0.15 * 800) <= 15
+    prompts = [{r.prompt for r in p.records} for p in parts]
+    assert not prompts[0] & prompts[1] and not prompts[0] & prompts[2] and not prompts[1] & prompts[2]
+    again = split_battles(battles, 0.2, seed=4, selection_fraction=0.15)
+    assert [r.id for r in again.selection.records] == [r.id for r in split.selection.records]
+    # the validation part is what it was without a selection split
+    assert [r.id for r in split_battles(battles, 0.2, seed=4).validation.records] == [
+        r.id for r in split.validation.records]
+
+
+def test_prompted_split_drops_prompt_less_battles_from_every_part():
+    battles = _battles(300, 60) + [Battle(model_a="m0", model_b="n0", winner="model_b", id=f"x{i}") for i in range(90)]
+    split = split_battles(battles, 0.2, seed=0, selection_fraction=0.2)
+    assert any(r.prompt is None for p in (split.train, split.selection, split.validation) for r in p.records)
+    prompted = split.prompted()
+    assert all(r.prompt for p in (prompted.train, prompted.selection, prompted.validation) for r in p.records)
+    assert len(prompted.train) + len(prompted.selection) + len(prompted.validation) == 300
+

@@ -25,7 +25,7 @@ import torch.multiprocessing as mp
 
 from router_core.specs import DenseNetworkSpec
 from router_core.testing import quiet_fit_args
-from router_neural.distributed import batch_loss, local_batch, shard
+from router_neural.distributed import batch_mean, local_batch, shard
 from router_neural.networks import DenseNetwork
 from router_neural.training import PairData, train_pairs
 
@@ -47,7 +47,7 @@ def test_shards_tile_every_batch_in_rank_order():
     assert local_batch(batch, 0, 1) is batch  # one process: the whole batch, untouched
 
 
-def test_batch_loss_averaged_over_ranks_is_the_global_mean(monkeypatch):
+def test_batch_mean_averaged_over_ranks_is_the_global_mean(monkeypatch):
     torch.manual_seed(0)
     weight = torch.randn(3, requires_grad=True)
     x = torch.randn(7, 3)  # a global batch of 7 over 3 ranks: shards of 3, 2 and 2
@@ -58,10 +58,10 @@ def test_batch_loss_averaged_over_ranks_is_the_global_mean(monkeypatch):
         assert weight.grad is not None
         return weight.grad.clone()
 
-    whole = grad(batch_loss((x @ weight) ** 2, len(x)))
+    whole = grad(batch_mean((x @ weight) ** 2, len(x)))
     assert torch.allclose(whole, grad(((x @ weight) ** 2).mean()), rtol=0, atol=0)  # one process: the plain mean
     monkeypatch.setenv("WORLD_SIZE", "3")
-    shards = [grad(batch_loss((local_batch(x, r, 3) @ weight) ** 2, len(x))) for r in range(3)]
+    shards = [grad(batch_mean((local_batch(x, r, 3) @ weight) ** 2, len(x))) for r in range(3)]
     assert torch.allclose(torch.stack(shards).mean(0), whole, rtol=1e-6, atol=0)  # DDP's average = global mean
     unscaled = [grad(((local_batch(x, r, 3) @ weight) ** 2).mean()) for r in range(3)]
     assert not torch.allclose(torch.stack(unscaled).mean(0), whole, rtol=1e-3)  # per-shard means would not be
@@ -94,8 +94,10 @@ def _train(out: Path) -> None:
     try:
         network = DenseNetwork(6, 4, 3, [16], 0.0, True)
         table = table.double()
+        offset = torch.tensor([0.5, -0.2, 0.1, 0.0])  # a per-model base: the network learns a penalised residual
         state = train_pairs(network, lambda rows, ids: network(table[rows], ids), train, selection, SPEC,
-                            *quiet_fit_args(epochs=4, batch_size=31, seed=3), n_models=4)  # fmt: skip
+                            *quiet_fit_args(epochs=4, batch_size=31, seed=3), n_models=4, offset=offset,
+                            residual_penalty=0.05)  # fmt: skip
     finally:
         torch.set_default_dtype(previous)
     rank = int(os.environ.get("RANK", 0))

@@ -20,9 +20,18 @@ SPECS = {
                              "optimizer": OPTIMIZER},
     "dn_embedding": {"model_type": "dn_embedding", "hidden_dims": [24, 24], "input_proj_dim": 8,
                      "use_skip_connections": True, "embedding_spec": TINY_EMBEDDING, "embedding_model_epochs": 1,
-                     "min_model_occurrences": 1, "optimizer": OPTIMIZER},
+                     "min_model_occurrences": 1, "optimizer": OPTIMIZER,
+                     "base_model": {"model_type": "bradley_terry_scoring"}},  # exports base + alpha * head
     "elo_scoring": {"model_type": "elo_scoring", "min_model_occurrences": 1},
+    "gradient_boosting": {"model_type": "gradient_boosting", "max_depth": 3, "min_model_occurrences": 1,
+                          "input_features": ["prompt_features", "prompt_embedding", "model_id"]},
+    "gradient_boosting_llm": {"model_type": "gradient_boosting", "max_depth": 3, "min_model_occurrences": 1,
+                              "input_features": ["prompt_features", "model_embedding"], "embedding_spec": TINY_EMBEDDING,
+                              "embedding_model_epochs": 1,
+                              "base_model": {"model_type": "bradley_terry_scoring"}},  # exports base + alpha * trees
 }  # fmt: skip
+EPOCHS = {"gradient_boosting": 10, "gradient_boosting_llm": 10}
+"""Epochs (boosting rounds) where 2 would leave a model too small to test (default 2)."""
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +43,7 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
     data.write_text("".join(json.dumps(b.to_json()) + "\n" for b in battles))
     store = ModelStore(home)
     for name, spec in SPECS.items():
-        document = {"model": {"name": name, "spec": spec}, "epochs": 2, "batch_size": 64,
+        document = {"model": {"name": name, "spec": spec}, "epochs": EPOCHS.get(name, 2), "batch_size": 64,
                     "data": {"path": str(data), "format": "canonical", "validation_split": 0.2, "seed": 0}}  # fmt: skip
         train_from_spec(parse_training_spec(document), store)
     return store

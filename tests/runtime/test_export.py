@@ -33,6 +33,9 @@ def test_exported_scores_equal_the_torch_model(trained_store, exported, name):
     assert manifest["parity"]["max_abs_diff"] <= 1e-4 and manifest["model_type"] == SPECS[name]["model_type"]
     assert set(manifest["files"]) >= {"model.onnx", "tokenizer.json", "encoder.json", "head.json", "head.safetensors"}
     assert ("scaler.json" in manifest["files"]) == SPECS[name].get("use_prompt_features", True)
+    if "base_model" in SPECS[name]:  # a model over a base: the export carries base + alpha * head
+        base = load_scorer(trained_store.resolve(f"{SPECS[name]['model_type']}/{name}")).base_
+        assert base is not None and json.loads((directory / "head.json").read_text())["alpha"] >= 0
 
 
 def test_int8_export_keeps_the_ranking(trained_store, exported):

@@ -30,6 +30,7 @@ class PerModelScorer:
     def __init__(self, spec: Any) -> None:
         self.spec = spec
         self.history_: list[dict[str, float]] = []
+        self.best_epoch_: int | None = None
 
     @property
     def known_models(self) -> tuple[str, ...]:
@@ -38,6 +39,10 @@ class PerModelScorer:
 
     def preflight(self) -> None:
         """Nothing to check beyond the data."""
+
+    def report(self) -> dict[str, Any]:
+        """The best epoch, for scorers that choose one (Elo); closed-form scorers choose nothing."""
+        return {} if self.best_epoch_ is None else {"best_epoch": self.best_epoch_}
 
     def fit(self, train: Battles, selection: Battles, run: RunConfig, hooks: TrainHooks) -> Self:
         """Fit on `train` in closed form (nothing is chosen on `selection`)."""

@@ -37,7 +37,7 @@ class EloScorer(PerModelScorer):
         rng = np.random.default_rng(run.seed)
         n = len(train)
         probs = sampling_probabilities(model_a, model_b, len(names))
-        best = (-np.inf, ratings)
+        best = (-np.inf, ratings, 0)
         self.history_ = []
         for epoch in hooks.bar(range(1, run.epochs + 1), desc="elo"):
             order = rng.choice(n, size=n, p=probs) if spec.balance_model_samples else rng.permutation(n)
@@ -55,8 +55,8 @@ class EloScorer(PerModelScorer):
                           f"selection acc {record['selection_accuracy']:.4f}")  # fmt: skip
             score = record["selection_accuracy"] if len(selection) else float(epoch)
             if score > best[0]:
-                best = (score, ratings)
-        self.scores_ = best[1] - spec.initial_rating
+                best = (score, ratings, epoch)
+        self.scores_, self.best_epoch_ = best[1] - spec.initial_rating, best[2]
         return self
 
     def _accuracy(self, battles: Battles) -> float:

@@ -5,6 +5,9 @@ Every battle becomes two rows that share the prompt's inputs, one per model; the
 One boosting round is one epoch; the model keeps the round that did best on the selection battles. Prompt
 embeddings and learned LLM embeddings come through `router_core.encoders` (implemented by router-neural), so a
 model over prompt_features + model_id trains and serves without torch. Saved as XGBoost's JSON model + state.json.
+
+With `base_model`, the base's per-model score is every row's base margin, so the trees learn a residual over it;
+the score is base(m) + alpha * trees(p, m), alpha in [0, 1] fitted on the selection battles (router_core.base_model).
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ import numpy as np
 import xgboost as xgb
 
 from router_classic.kernels.pairwise_objective import BRADLEY_TERRY, MARGIN_RANKING, pairwise_objective
-from router_core.data.types import B_WINS, Battles
+from router_core.base_model import BaseScores, fit_alpha
+from router_core.data.types import A_WINS, B_WINS, Battles
 from router_core.encoders import PromptEncoder, learn_llm_embedding, load_llm_embedding, prompt_encoder
 from router_core.errors import DataError
-from router_core.features import FEATURE_NAMES, PromptFeatureScaler, prompt_feature_matrix
+from router_core.features import PromptFeatureScaler, prompt_feature_matrix
 from router_core.metrics import pairwise_accuracy
 from router_core.sampling import balanced_weights
 from router_core.scorer import RunConfig, TrainHooks
 from router_core.specs import GradientBoostingSpec
+from router_core.tree_rows import EMBEDDING_GRID, feature_layout, model_table, pair_rows, prompt_table, score_grid
 
 STATE_FILE, BOOSTER_FILE = "state.json", "booster.json"
 LOSS_KINDS = {"margin_ranking": MARGIN_RANKING, "bradley_terry": BRADLEY_TERRY}
@@ -65,11 +70,21 @@ class GradientBoostingScorer:
         self.spec = spec
         self.history_: list[dict[str, float]] = []
         self._encoder: PromptEncoder | None = None
+        self.base_: BaseScores | None = None
+        self.alpha_ = 1.0
+        self.embedding_grid_ = EMBEDDING_GRID
 
     @property
     def known_models(self) -> tuple[str, ...]:
         """Models seen in training."""
         return tuple(getattr(self, "models_", ()))
+
+    def report(self) -> dict[str, Any]:
+        """The boosting round kept (best on the selection battles) and the split gain by input block."""
+        out: dict[str, Any] = {"best_round": self.best_round_, "rounds": self.rounds_completed_}
+        if self.base_ is not None:
+            out |= {"base_model": self.base_.source, "alpha": self.alpha_}
+        return out
 
     def _uses(self, block: str) -> bool:
         return block in self.spec.input_features
@@ -87,42 +102,23 @@ class GradientBoostingScorer:
 
     # -- inputs ------------------------------------------------------------------------------------------------
     def _prompt_table(self, prompts: Sequence[str], write_cache: bool = False, progress: bool = False) -> np.ndarray:
-        """Prompt inputs, shape (n_prompts, prompt width), float32: scaled features, then the sentence embedding."""
-        parts = [np.zeros((len(prompts), 0), dtype=np.float32)]
-        if self._uses("prompt_features"):
-            parts.append(self.scaler_.transform(prompt_feature_matrix(prompts)))
-        if self._uses("prompt_embedding"):
-            parts.append(self.encoder().encode(prompts, write_cache=write_cache, progress=progress))
-        return np.concatenate(parts, axis=1).astype(np.float32)
+        """Prompt inputs, shape (n_prompts, prompt width), float32 (router_core.tree_rows.prompt_table)."""
+        def embed(texts: Sequence[str]) -> np.ndarray:
+            return self.encoder().encode(texts, write_cache=write_cache, progress=progress)
+
+        return prompt_table(self.spec.input_features, prompts, getattr(self, "scaler_", None), embed,
+                            self.embedding_grid_)  # fmt: skip
 
     def _model_table(self) -> np.ndarray:
-        """Model inputs, shape (n_models, model width), float32: the model's code (categorical), then its vector."""
-        parts = [np.zeros((len(self.models_), 0), dtype=np.float32)]
-        if self._uses("model_id"):
-            parts.append(np.arange(len(self.models_), dtype=np.float32)[:, None])
-        if self._uses("model_embedding"):
-            parts.append(self.model_vectors_)
-        return np.concatenate(parts, axis=1).astype(np.float32)
+        """Model inputs, shape (n_models, model width), float32 (router_core.tree_rows.model_table)."""
+        return model_table(self.spec.input_features, len(self.models_), getattr(self, "model_vectors_", None))
 
-    def _layout(self, prompt_width: int) -> tuple[list[str], list[str]]:
-        """Feature names (prefixed by block) and XGBoost feature types of a row."""
-        names: list[str] = []
-        if self._uses("prompt_features"):
-            names += [f"prompt_features:{n}" for n in FEATURE_NAMES]
-        if self._uses("prompt_embedding"):
-            names += [f"prompt_embedding:{i}" for i in range(prompt_width - len(names))]
-        if self._uses("model_id"):
-            names.append("model_id")
-        if self._uses("model_embedding"):
-            names += [f"model_embedding:{i}" for i in range(self.model_vectors_.shape[1])]
-        return names, ["c" if n == "model_id" else "q" for n in names]
-
-    def _matrix(self, prompts: np.ndarray, models: np.ndarray, prompt_rows: np.ndarray,
-                model_rows: np.ndarray) -> xgb.DMatrix:  # fmt: skip
-        """DMatrix of the rows (prompt_rows[i], model_rows[i]) of the prompt table and the model table."""
-        names, types = self._layout(prompts.shape[1])
-        data = np.concatenate([prompts[prompt_rows], models[model_rows]], axis=1)
-        return xgb.DMatrix(data, feature_names=names, feature_types=types, enable_categorical=True)
+    def _matrix(self, rows: np.ndarray, model_width: int, base: np.ndarray | None = None) -> xgb.DMatrix:
+        """DMatrix of finished rows (router_core.tree_rows.pair_rows), named and typed by block; with `base` (one
+        value per row) it is each row's base margin."""
+        vector_width = self.model_vectors_.shape[1] if self._uses("model_embedding") else 0
+        names, types = feature_layout(self.spec.input_features, rows.shape[1] - model_width, vector_width)
+        return xgb.DMatrix(rows, feature_names=names, feature_types=types, enable_categorical=True, base_margin=base)
 
     def _llm_vectors(self, train: Battles, selection: Battles, run: RunConfig, hooks: TrainHooks) -> np.ndarray:
         """Vectors of `models_` (n_models, d) from the LLM-embedding stage: learned now or copied from a saved model."""
@@ -162,6 +158,7 @@ class GradientBoostingScorer:
         else:
             self.models_, self.history_ = tuple(sorted(train.models)), []
             self.rounds_completed_, self.best_round_ = 0, 0
+            self.base_, self.alpha_ = run.base, 1.0
             if self._uses("prompt_features"):
                 self.scaler_ = PromptFeatureScaler().fit(prompt_feature_matrix(_unique_prompts(train)))
             if self._uses("model_embedding"):
@@ -174,8 +171,10 @@ class GradientBoostingScorer:
         table = self._prompt_table(prompts, write_cache=True, progress=hooks.progress)
         row_of, index = {p: i for i, p in enumerate(prompts)}, {m: i for i, m in enumerate(self.models_)}
         models = self._model_table()
+        base = self.base_.for_models(self.models_) if self.base_ is not None else None
         battles = {"train": _pairs(train, row_of, index), "selection": _pairs(selection, row_of, index)}
-        matrices = {name: self._matrix(table, models, np.r_[rows, rows], np.r_[a, b])
+        matrices = {name: self._matrix(pair_rows(table, models, np.r_[rows, rows], np.r_[a, b]), models.shape[1],
+                                       None if base is None else base[np.r_[a, b]])
                     for name, (rows, a, b, _) in battles.items()}  # fmt: skip
         _, a, b, winner = battles["train"]
         weight = balanced_weights(a, b, len(self.models_)) if spec.balance_model_samples else np.ones(len(a))
@@ -188,14 +187,32 @@ class GradientBoostingScorer:
         self.importance_ = block_importance(self.booster_, self.spec.input_features)
         hooks.log(f"kept round {self.best_round_} of {self.rounds_completed_}; split gain by input: "
                   + ", ".join(f"{k} {v:.1%}" for k, v in self.importance_["blocks"].items()))  # fmt: skip
+        if base is not None:
+            self.alpha_ = self._fit_alpha(table, models, base, battles["selection"], hooks)
         return self
+
+    def _fit_alpha(self, table: np.ndarray, models: np.ndarray, base: np.ndarray,
+                   selection: tuple[np.ndarray, ...], hooks: TrainHooks) -> float:  # fmt: skip
+        """alpha in [0, 1] minimising the log-loss of base + alpha * trees on the decisive selection battles."""
+        rows, a, b, winner = selection
+        decisive = winner <= B_WINS
+        if not decisive.any():
+            hooks.log("no decisive selection battles to fit alpha on; alpha = 1 (data.selection_split is 0 or too small)")
+            return 1.0
+        rows, a, b, winner = rows[decisive], a[decisive], b[decisive], winner[decisive]
+        matrix = self._matrix(pair_rows(table, models, np.r_[rows, rows], np.r_[a, b]), models.shape[1])
+        trees = self.booster_.predict(matrix, output_margin=True)
+        n = len(rows)
+        alpha = fit_alpha(base[a] - base[b], trees[:n].astype(np.float64) - trees[n:], winner == A_WINS)
+        hooks.log(f"alpha = {alpha:.3f} on {n} decisive selection battles (base: {self.base_.source if self.base_ else ''})")
+        return alpha
 
     def _params(self, run: RunConfig) -> dict[str, Any]:
         spec = self.spec
         return {"max_depth": spec.max_depth, "eta": spec.learning_rate, "colsample_bytree": spec.colsample_bytree,
                 "alpha": spec.reg_alpha, "lambda": spec.reg_lambda, "subsample": 1.0, "tree_method": "hist",
                 "device": _device(spec.device), "seed": run.seed, "base_score": 0.0,
-                "disable_default_eval_metric": 1}  # fmt: skip
+                "disable_default_eval_metric": 1} | ({"nthread": spec.threads} if spec.threads else {})  # fmt: skip
 
     def _objective(self, winner: np.ndarray, weight: np.ndarray) -> Any:
         """XGBoost's custom objective: rows [0, n) are the A sides of the n battles, rows [n, 2n) the B sides."""
@@ -230,12 +247,15 @@ class GradientBoostingScorer:
         if not prompts or not columns:
             return out
         ids = np.array([index[models[j]] for j in columns], dtype=np.int64)
-        table, model_table = self._prompt_table(list(prompts)), self._model_table()
-        step = max(batch_size, 1)
-        for start in range(0, len(prompts), step):
-            rows = np.arange(start, min(start + step, len(prompts)))
-            matrix = self._matrix(table, model_table, np.repeat(rows, len(ids)), np.tile(ids, len(rows)))
-            out[rows[:, None], columns] = self.booster_.predict(matrix, output_margin=True).reshape(len(rows), -1)
+        table, model_inputs = self._prompt_table(list(prompts)), self._model_table()
+
+        def predict(rows: np.ndarray) -> np.ndarray:
+            return self.booster_.predict(self._matrix(rows, model_inputs.shape[1]), output_margin=True)
+
+        out[:, columns] = score_grid(predict, table, model_inputs, ids, batch_size)
+        if self.base_ is not None:
+            base = self.base_.for_models([models[j] for j in columns])
+            out[:, columns] = base[None, :] + self.alpha_ * out[:, columns]
         return out
 
     # -- persistence -------------------------------------------------------------------------------------------
@@ -247,10 +267,12 @@ class GradientBoostingScorer:
             "models": list(self.models_),
             "scaler": self.scaler_.to_json() if self._uses("prompt_features") else None,
             "model_vectors": self.model_vectors_.tolist() if self._uses("model_embedding") else None,
+            "embedding_grid": self.embedding_grid_,
             "rounds_completed": self.rounds_completed_,
             "best_round": self.best_round_,
             "importance": self.importance_,
             "history": self.history_,
+            "residual": None if self.base_ is None else {"base": self.base_.to_json(), "alpha": self.alpha_},
         }
         (directory / STATE_FILE).write_text(json.dumps(state))
 
@@ -265,8 +287,13 @@ class GradientBoostingScorer:
         if state["model_vectors"] is not None:
             scorer.model_vectors_ = np.asarray(state["model_vectors"], dtype=np.float32)
         scorer.booster_ = xgb.Booster(model_file=directory / BOOSTER_FILE)
+        if spec.threads:
+            scorer.booster_.set_param({"nthread": spec.threads})
+        scorer.embedding_grid_ = float(state.get("embedding_grid", 0.0))  # models saved before the grid: unrounded
         scorer.rounds_completed_, scorer.best_round_ = int(state["rounds_completed"]), int(state["best_round"])
         scorer.importance_, scorer.history_ = state["importance"], state["history"]
+        if (residual := state.get("residual")) is not None:
+            scorer.base_, scorer.alpha_ = BaseScores.from_json(residual["base"]), float(residual["alpha"])
         return scorer
 
 

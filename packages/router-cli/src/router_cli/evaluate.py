@@ -15,7 +15,11 @@ from router_core.errors import UserError
 
 MAX_BOOTSTRAP_ROUNDS = 10_000
 """More rounds than this add nothing to a 95% interval and only cost time and memory."""
-ROWS = ("pairwise_accuracy", "pairwise_accuracy_ci", "log_loss", "brier", "tie_log_loss", "n_pairs", "n_skipped")
+ROWS = ("pairwise_accuracy", "pairwise_accuracy_ci", "log_loss", "brier", "tie_log_loss", "n_pairs", "n_skipped",
+        "coverage", "all_pairs.pairwise_accuracy", "all_pairs.log_loss", "all_pairs.n_pairs")
+SENSITIVITY_ROWS = ("prompt_sensitivity.shuffled_pairwise_accuracy", "prompt_sensitivity.accuracy_drop",
+                    "prompt_sensitivity.shuffled_log_loss", "prompt_sensitivity.log_loss_rise")
+"""Dotted names read nested metrics (`all_pairs`: every decisive pair with the unknown-model fallback)."""
 
 
 def add_parser(sub: Any) -> None:
@@ -32,6 +36,9 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--batch-size", type=bounded_int(1, 1_048_576), default=128,
                         help="prompts per scoring batch (default 128)")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar over the bootstrap rounds")
+    parser.add_argument("--prompt-sensitivity", action="store_true",
+                        help="also score the battles with their prompts shuffled among themselves and report how much "
+                             "accuracy and log-loss change (0 for prompt-agnostic models)")  # fmt: skip
     parser.set_defaults(run=run)
 
 
@@ -70,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
     for model in saved:
         results[model.ref] = evaluate(load_scorer(model), battles, LogisticLink.load(model.path),
                                       args.bootstrap_rounds, seed=args.seed, batch_size=args.batch_size,
-                                      progress=not args.no_progress)  # fmt: skip
-    print(format_table(results))
+                                      progress=not args.no_progress,
+                                      prompt_sensitivity=args.prompt_sensitivity)  # fmt: skip
+    print(format_table(results, ROWS + (SENSITIVITY_ROWS if args.prompt_sensitivity else ())))
     if any("per_category" in r for r in results.values()):
         print("\naccuracy (decisive pairs) per category")
         print(format_categories(results))
@@ -82,10 +90,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_table(results: dict[str, dict[str, Any]]) -> str:
+def format_table(results: dict[str, dict[str, Any]], names: tuple[str, ...] = ROWS) -> str:
     """Metrics as rows, models as columns."""
     header = ["metric", *results]
-    rows = [header] + [[name, *(_cell(r.get(name)) for r in results.values())] for name in ROWS]
+    rows = [header] + [[name, *(_cell(_get(r, name)) for r in results.values())] for name in names]
     widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
@@ -99,6 +107,13 @@ def format_categories(results: dict[str, dict[str, Any]]) -> str:
         rows.append([name, *(f"{_cell(c.get('pairwise_accuracy'))} ({c.get('n_pairs', 0)})" for c in cells)])
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def _get(result: dict[str, Any], dotted: str) -> Any:
+    value: Any = result
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _cell(value: Any) -> str:

@@ -1,4 +1,5 @@
-"""`router-cli list`: the saved models with type, creation time and validation accuracy."""
+"""`router-cli list`: the saved models with type, creation time, validation accuracy and, for a model over a
+prompt-agnostic base, the base and its fitted alpha."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
             "model": m.ref,
             "created": m.meta.get("created", "?"),
             "validation_accuracy": (m.meta.get("metrics") or {}).get("validation_accuracy"),
+            "base_model": (m.meta.get("fit") or {}).get("base_model"),
+            "alpha": (m.meta.get("fit") or {}).get("alpha"),
             "damaged": m.damaged,
         }
         for m in store.list()
@@ -35,13 +38,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"no saved models in {store.models_dir}")
         return 0
     width = max(len(str(r["model"])) for r in rows)
-    print(f"{'MODEL':<{width}}  {'CREATED':<25}  VAL_ACC")
+    print(f"{'MODEL':<{width}}  {'CREATED':<25}  VAL_ACC  BASE (ALPHA)")
     for r in rows:
         acc = r["validation_accuracy"]
         if r["damaged"]:
             print(f"{r['model']:<{width}}  DAMAGED: {r['damaged']}")
         else:
-            print(f"{r['model']:<{width}}  {str(r['created']):<25}  {_accuracy(acc)}")
+            base = f"{r['base_model']} ({_accuracy(r['alpha'])})" if r["base_model"] else "-"
+            print(f"{r['model']:<{width}}  {str(r['created']):<25}  {_accuracy(acc):<7}  {base}")
     return 0
 
 

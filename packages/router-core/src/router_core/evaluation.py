@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -133,12 +133,16 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 128,
     progress: bool = True,
+    prompt_sensitivity: bool = False,
 ) -> dict[str, Any]:
     """Metrics of a fitted scorer on battles (see docs/evaluation.md for each definition).
 
     Battles with a model the scorer never saw are skipped (`n_skipped`). Accuracy and the probability metrics
     use the decisive battles among the rest (`n_pairs`); `tie_log_loss` uses all of the rest, a both_bad vote
-    counting as a tie.
+    counting as a tie. `all_pairs` scores every decisive battle, unknown models getting the fallback `infer`
+    applies, and `coverage` is the share of decisive battles whose two models are known. With
+    `prompt_sensitivity`, the battles are scored again with their prompts shuffled among themselves (seeded)
+    and the accuracy drop and log-loss rise are reported: how much the model uses the prompt.
     """
     score_a, score_b = battle_scores(scorer, battles, batch_size)
     known = np.isfinite(score_a) & np.isfinite(score_b)
@@ -149,6 +153,11 @@ def evaluate(
         "n_skipped": int((~known).sum()),
         "probabilities": "model" if isinstance(scorer, OutcomeModel) else "logistic_link" if link else None,
     }
+    decisive = battles.winner <= B_WINS
+    result["coverage"] = _num(float((known & decisive).sum() / decisive.sum())) if decisive.any() else None
+    result["all_pairs"] = _all_pairs(scorer, battles, known, probs, link, batch_size)
+    if prompt_sensitivity:
+        result["prompt_sensitivity"] = _prompt_sensitivity(scorer, battles, result, link, seed, batch_size)
     if link is not None and not isinstance(scorer, OutcomeModel):
         result["link_coef"] = link.coef
     categories = _categories(battles)
@@ -159,6 +168,40 @@ def evaluate(
             if (known & mask).any()
         }
     return result
+
+
+def _all_pairs(scorer: Scorer, battles: Battles, known: np.ndarray, probs: np.ndarray | None,
+               link: LogisticLink | None, batch_size: int) -> dict[str, Any]:  # fmt: skip
+    """Accuracy and log-loss on every decisive battle, unknown models scored by the `infer` fallback."""
+    if known.all():
+        filled_a, filled_b = battle_scores(scorer, battles, batch_size)
+    else:
+        filled_a, filled_b = battle_scores(scorer, battles, batch_size, fill_unknown=True)
+    everything = np.isfinite(filled_a) & np.isfinite(filled_b)
+    if probs is not None:
+        # known pairs keep the model's own probabilities; a pair with an unknown model gets the link on the
+        # filled scores (or 1/2 without a link)
+        fallback = link.probability(filled_a, filled_b) if link is not None else np.full(len(battles), 0.5)
+        probs = probs.copy()
+        probs[~known] = np.stack([fallback, 1 - fallback, np.zeros_like(fallback)], axis=1)[~known]
+    block = _block(filled_a, filled_b, battles.winner, everything, probs, 0, 0.95, 0)
+    return {k: block[k] for k in ("pairwise_accuracy", "log_loss", "n_pairs")}
+
+
+def _prompt_sensitivity(scorer: Scorer, battles: Battles, result: dict[str, Any], link: LogisticLink | None, seed: int,
+                        batch_size: int) -> dict[str, Any]:  # fmt: skip
+    """The metrics on known pairs with the battles' prompts permuted, and how much worse they are."""
+    order = np.random.default_rng(seed).permutation(len(battles))
+    prompts = [battles.records[int(i)].prompt for i in order]
+    shuffled = Battles.from_records(replace(r, prompt=p) for r, p in zip(battles.records, prompts, strict=True))
+    again = evaluate(scorer, shuffled, link, bootstrap_rounds=0, seed=seed, batch_size=batch_size, progress=False)
+
+    def change(key: str, sign: float) -> float | None:
+        before, after = result.get(key), again.get(key)
+        return None if before is None or after is None else sign * (before - after)
+
+    return {"shuffled_pairwise_accuracy": again["pairwise_accuracy"], "shuffled_log_loss": again["log_loss"],
+            "accuracy_drop": change("pairwise_accuracy", 1.0), "log_loss_rise": change("log_loss", -1.0)}  # fmt: skip
 
 
 def _outcome_probabilities(

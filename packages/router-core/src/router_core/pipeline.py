@@ -1,6 +1,8 @@
 """A whole training run from a `TrainingSpec`: load data, filter, split, fit, measure, save.
 
-The CLI's `train` is a thin wrapper around `train_from_spec`.
+The split has three parts, none sharing a prompt: the model is fitted on `train`; what is chosen from data (best
+epoch, a base model's alpha, the calibration link) is chosen on `selection`; `validation` is only measured, so
+its figures are honest held-out ones. The CLI's `train` is a thin wrapper around `train_from_spec`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from router_core import distributed
+from router_core.base_model import BaseScores
 from router_core.data.loading import load_battles
 from router_core.data.prepare import (
     Split,
@@ -23,14 +28,15 @@ from router_core.data.prepare import (
     split_battles,
 )
 from router_core.data.types import Battle, Battles
-from router_core.errors import DataError
-from router_core.evaluation import calibrate, with_calibration
+from router_core.errors import DataError, UserError
+from router_core.evaluation import LogisticLink, calibrate, with_calibration
 from router_core.metrics import pairwise_accuracy
 from router_core.plotting import PLOT_FILE, save_history_plot
 from router_core.registry import scorer_class
 from router_core.scorer import RunConfig, Scorer, TrainHooks
 from router_core.scoring import battle_scores
 from router_core.specs import MODEL_SPECS, ModelSpecBase, TrainingSpec
+from router_core.specs._base_model import BaseModelFields
 from router_core.store import ModelStore, SavedModel, reading_model_files
 from router_core.versions import package_versions
 from router_core.wandb_log import WandbRun
@@ -51,19 +57,33 @@ class TrainOutcome:
     the model rank 0 wrote (its path may be on another machine) and `metrics` is empty."""
 
 
+def _inline_base(model_spec: ModelSpecBase) -> ModelSpecBase | None:
+    base = model_spec.base_model if isinstance(model_spec, BaseModelFields) else None
+    return base if isinstance(base, ModelSpecBase) else None
+
+
 def prepare_split(records: list[Battle], spec: TrainingSpec, model_spec: ModelSpecBase) -> Split:
-    """Down-sample, filter for this model type, and split grouped by prompt; a clear error when nothing is left."""
+    """Down-sample, filter for this model type, and split grouped by prompt; a clear error when nothing is left.
+
+    Battles without prompt text are dropped for prompt-aware types, unless an inline base model (which is fitted
+    on every training battle) can use them; `Split.prompted()` is then what the prompt-aware scorer reads.
+    """
     battles = downsample(records, spec.data.max_samples, spec.data.seed)
     if model_spec.prompt_aware:
-        battles = drop_without_prompt(battles)
-        if len(battles) < 2:
-            raise DataError(f"{model_spec.model_type} reads prompt text, and only {len(battles)} of the battles have "
+        prompted = drop_without_prompt(battles, quiet=_inline_base(model_spec) is not None)
+        if len(prompted) < 2:
+            raise DataError(f"{model_spec.model_type} reads prompt text, and only {len(prompted)} of the battles have "
                             "any; use data with prompts (data.path / data.dataset) or a prompt-agnostic model type")  # fmt: skip
+        if _inline_base(model_spec) is None:
+            battles = prompted
     kept = drop_rare_models(battles, model_spec.min_model_occurrences)
     if len(kept) < 2:
         raise DataError(_too_rare_message(battles, len(kept), model_spec))
-    battles = kept
-    return split_battles(battles, spec.data.validation_split, spec.data.seed)
+    split = split_battles(kept, spec.data.validation_split, spec.data.seed, spec.data.selection_split)
+    if model_spec.prompt_aware and len(split.prompted().train) < 2:
+        raise DataError(f"only {len(split.prompted().train)} training battles with prompt text are left after the "
+                        "splits; use more data with prompts")  # fmt: skip
+    return split
 
 
 def _too_rare_message(battles: list[Battle], n_kept: int, model_spec: ModelSpecBase) -> str:
@@ -94,17 +114,21 @@ def train_from_spec(spec: TrainingSpec, store: ModelStore, hooks: TrainHooks | N
     if not main:
         hooks = replace(hooks, log=_silent, progress=False, checkpoint=None, metrics=None)
     scorer, model_spec, parent = _initial_scorer(spec, store)
-    references = {name: store.resolve(ref).path for name, ref in model_spec.references().items()}
+    saved_refs = {name: store.resolve(ref) for name, ref in model_spec.references().items()}
+    if (base_ref := saved_refs.get("base_model")) is not None and MODEL_SPECS[base_ref.model_type].prompt_aware:
+        raise UserError(f"model.spec.base_model {base_ref.ref} is prompt-aware; a base must be a prompt-agnostic "
+                        "model (bradley_terry_scoring, elo_scoring, ...)")  # fmt: skip
+    references = {name: saved.path for name, saved in saved_refs.items()}
     scorer.preflight()
-    split = prepare_split(load_battles(spec.data), spec, model_spec)
-    log.info("training %s on %d battles, validating on %d", model_spec.model_type, len(split.train), len(split.validation))
+    full_split = prepare_split(load_battles(spec.data), spec, model_spec)
+    split = scorer_split(model_spec, full_split)
     run = RunConfig.from_spec(spec, resume=parent is not None, references=references)
     wandb = WandbRun(spec.wandb if main else None,
                      {"spec": spec.model_dump(mode="json", by_alias=True, exclude={"schema_ref"})}, hooks.log)  # fmt: skip
     saver = _Saver(spec, model_spec, split, store, parent)
     hooks = replace(hooks, checkpoint=saver.checkpoint if spec.save_every and main else None,
                     metrics=wandb.log if wandb.active else hooks.metrics)  # fmt: skip
-    scorer.fit(split.train, split.validation, run, hooks)
+    fit_on_split(scorer, model_spec, full_split, run, hooks, saved_refs.get("base_model"))
     if not main:
         distributed.barrier()  # rank 0 is saving
         where = SavedModel(model_spec.model_type, spec.model.name, store.path(model_spec.model_type, spec.model.name), {})
@@ -115,6 +139,55 @@ def train_from_spec(spec: TrainingSpec, store: ModelStore, hooks: TrainHooks | N
         wandb.log({f"final/{k}": v for k, v in metrics.items() if isinstance(v, float)}, step=len(scorer.history_) + 1)
     wandb.finish(saved.path)
     return TrainOutcome(saved, metrics, split)
+
+
+def scorer_split(model_spec: ModelSpecBase, split: Split) -> Split:
+    """The part of `prepare_split`'s split that the scorer reads (prompt-aware types: battles with prompt text)."""
+    return split.prompted() if model_spec.prompt_aware else split
+
+
+def fit_on_split(scorer: Scorer, model_spec: ModelSpecBase, split: Split, run: RunConfig, hooks: TrainHooks,
+                 saved_base: SavedModel | None = None) -> Scorer:  # fmt: skip
+    """Fit `scorer` on `prepare_split`'s split: its base model first (unless resuming: a resumed model keeps the
+    base it was trained over), then the scorer on `scorer_split`'s training battles, choosing on its selection
+    battles. Validation battles are not touched. Returns the scorer."""
+    part = scorer_split(model_spec, split)
+    log.info("training %s on %d battles, choosing on %d, validating on %d", model_spec.model_type, len(part.train),
+             len(part.selection), len(part.validation))  # fmt: skip
+    if not run.resume:
+        run = replace(run, base=_base_scores(model_spec, split, saved_base, run, hooks))
+    return scorer.fit(part.train, part.selection, run, hooks)
+
+
+def calibration_link(scorer: Scorer, split: Split, seed: int = 0) -> LogisticLink | None:
+    """The logistic link P(a beats b) = sigmoid(coef * (s_a - s_b)) of a fitted scorer, fitted on the battles
+    things are chosen on (`split` as the scorer read it)."""
+    return calibrate(scorer, _choosing_battles(split), seed=seed)
+
+
+def _base_scores(model_spec: ModelSpecBase, split: Split, saved: SavedModel | None, run: RunConfig,
+                 hooks: TrainHooks) -> BaseScores | None:  # fmt: skip
+    """The base model's per-model scores on the log-odds scale: a saved base as it is (scaled by its calibration
+    link), an inline one fitted on every training battle and scaled by a link fitted on the selection battles."""
+    if saved is not None:
+        base, link, source = load_scorer(saved), LogisticLink.load(saved.path), saved.ref
+    elif (inline := _inline_base(model_spec)) is not None:
+        hooks.log(f"fitting the base model ({inline.model_type}) on {len(split.train)} training battles")
+        base = scorer_class(inline.model_type)(inline)
+        base.preflight()
+        base.fit(split.train, split.selection, replace(run, references={}), replace(hooks, checkpoint=None, metrics=None))
+        link, source = calibration_link(base, split, seed=run.seed), f"inline {inline.model_type}"
+    else:
+        return None
+    models = base.known_models
+    scores = base.score([""], list(models))[0] * (link.coef if link is not None else 1.0)
+    return BaseScores(tuple(models), np.asarray(scores, dtype=np.float64), source)
+
+
+def _choosing_battles(split: Split) -> Battles:
+    """The battles things are chosen on: the selection battles, or the training ones when there is no decisive
+    selection battle (data.selection_split 0)."""
+    return split.selection if split.selection.decisive.any() else split.train
 
 
 def _silent(message: str) -> None:
@@ -147,9 +220,10 @@ class _Saver:
 
     def save(self, scorer: Scorer, name: str, extra_meta: dict[str, Any] | None = None) -> tuple[SavedModel, dict[str, Any]]:
         """Calibrate, measure and save `scorer` as `name`: state, calibration.json, training plot, spec, meta."""
-        link = calibrate(scorer, self.split.train, seed=self.spec.data.seed)  # P(a beats b) for score-only models
+        link = calibration_link(scorer, self.split, seed=self.spec.data.seed)  # P(a beats b), score-only models
         metrics = _metrics(scorer, self.split)
-        meta = _meta(self.spec, self.model_spec, self.split, metrics, self.parent) | {"name": name} | (extra_meta or {})
+        meta = (_meta(self.spec, self.model_spec, self.split, metrics, self.parent)
+                | {"name": name, "fit": scorer.report()} | (extra_meta or {}))  # fmt: skip
         saved_spec = self.spec.model_dump(mode="json", by_alias=True, exclude={"schema_ref"})
         saved_spec["model"]["spec"] = self.model_spec.model_dump(mode="json")
         saved_spec["model"]["name"] = name
@@ -173,6 +247,7 @@ def _metrics(scorer: Scorer, split: Split) -> dict[str, Any]:
         "train_accuracy": train_acc,
         "validation_accuracy": None if n_val == 0 else val_acc,
         "n_train_battles": len(split.train),
+        "n_selection_battles": len(split.selection),
         "n_validation_battles": len(split.validation),
         "n_train_decisive": n_train,
         "n_validation_decisive": n_val,
@@ -192,6 +267,7 @@ def _meta(
             "source": spec.data.paths or spec.data.dataset,
             "train_fingerprint": fingerprint(split.train.records),
             "validation_fingerprint": fingerprint(split.validation.records),
+            "selection_fingerprint": fingerprint(split.selection.records),
         },
         "start_state": parent,
         "versions": package_versions(_PACKAGES),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkab
 
 import numpy as np
 
+from router_core.base_model import BaseScores
 from router_core.data.types import Battles
 from router_core.specs import ModelSpecBase
 
@@ -44,13 +45,16 @@ class RunConfig:
     wandb: WandbSpec | None = None
     references: Mapping[str, Path] = field(default_factory=dict)
     """Spec field (e.g. `load_embedding_model_from`) -> directory of the saved model it names, resolved in the store."""
+    base: BaseScores | None = None
+    """The prompt-agnostic base of a prompt-aware scorer with `base_model` (fitted or loaded by the pipeline)."""
 
     @classmethod
-    def from_spec(cls, spec: TrainingSpec, *, resume: bool = False, references: Mapping[str, Path] | None = None) -> RunConfig:
+    def from_spec(cls, spec: TrainingSpec, *, resume: bool = False, references: Mapping[str, Path] | None = None,
+                  base: BaseScores | None = None) -> RunConfig:  # fmt: skip
         """The run configuration a training spec describes."""
         return cls(epochs=spec.epochs, batch_size=spec.batch_size, seed=spec.data.seed,
                    print_every=spec.log.print_every, save_every=spec.save_every, resume=resume, wandb=spec.wandb,
-                   references=dict(references or {}))  # fmt: skip
+                   references=dict(references or {}), base=base)  # fmt: skip
 
     def reference(self, field_name: str) -> Path:
         """The resolved directory of the saved model named by the spec field `field_name`."""
@@ -123,6 +127,11 @@ class Scorer(Protocol):
     @property
     def known_models(self) -> tuple[str, ...]:
         """Models seen in training."""
+        ...
+
+    def report(self) -> dict[str, Any]:
+        """What the last fit chose from data (best epoch, base model and alpha, ...), for meta.json and `list`;
+        JSON-ready, empty when nothing was chosen."""
         ...
 
     def save(self, directory: Path) -> None:

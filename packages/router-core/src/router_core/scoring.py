@@ -34,8 +34,10 @@ def fill_unknown_models(scores: np.ndarray, models: Sequence[str]) -> np.ndarray
     return scores
 
 
-def battle_scores(scorer: Scorer, battles: Battles, batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """Score of model A and model B in every battle, shape (n,) each; NaN where a model is unknown.
+def battle_scores(scorer: Scorer, battles: Battles, batch_size: int = 128,
+                  fill_unknown: bool = False) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Score of model A and model B in every battle, shape (n,) each; NaN where a model is unknown, or, with
+    `fill_unknown`, the fallback `infer` applies (`fill_unknown_models`, the battles' models as the candidates).
 
     Each distinct prompt is scored once against every model of `battles`.
     """
@@ -44,4 +46,6 @@ def battle_scores(scorer: Scorer, battles: Battles, batch_size: int = 128) -> tu
     prompts = [p or "" for p in battles.prompts]
     unique, row = np.unique(np.array(prompts, dtype=object), return_inverse=True)
     table = np.asarray(scorer.score(list(unique), list(battles.models), batch_size), dtype=np.float64)
+    if fill_unknown:
+        fill_unknown_models(table, battles.models)
     return table[row, battles.model_a], table[row, battles.model_b]

@@ -38,4 +38,4 @@ class DenseNetworkScorer(PromptScorer):
         self.input_dim_ = int(config["input_dim"])
         spec = self.spec
         return DenseNetwork(self.input_dim_, int(config["n_models"]), spec.model_id_embedding_dim, list(spec.hidden_dims),
-                            spec.dropout, spec.model_bias)  # fmt: skip
+                            spec.dropout, spec.model_bias, zero_start=spec.base_model is not None)  # fmt: skip

@@ -129,14 +129,14 @@ def local_batch(batch: Batch, rank_: int | None = None, world: int | None = None
     return batch[shard(len(batch), env.rank() if rank_ is None else rank_, world)] if world > 1 else batch
 
 
-def batch_loss(losses: torch.Tensor, global_size: int) -> torch.Tensor:
-    """The loss to back-propagate for this rank's `losses` out of a global batch of `global_size` battles.
+def batch_mean(values: torch.Tensor, global_size: int) -> torch.Tensor:
+    """The mean to back-propagate of this rank's `values` out of `global_size` values over all ranks.
 
-    In one process the batch mean. Across ranks each rank's share is scaled by world / global_size, so that the
-    average DDP takes over ranks is the gradient of the global batch's mean, also when shards differ in size.
+    In one process `values.mean()`. Across ranks each rank's sum is scaled by world / global_size, so that the
+    average DDP takes of the ranks' gradients is the gradient of the global mean, also when shards differ in size.
     """
     world = env.world_size()
-    return losses.mean() if world == 1 else losses.sum() * (world / global_size)
+    return values.mean() if world == 1 else values.sum() * (world / global_size)
 
 
 class _ScoreModule(nn.Module):

@@ -68,7 +68,8 @@ class DnEmbeddingScorer(PromptScorer):
     def _build(self, vectors: torch.Tensor) -> DnEmbeddingNetwork:
         spec = self.spec
         return DnEmbeddingNetwork(self.dims_["prompt_dim"], self.dims_["feature_dim"], vectors, spec.input_proj_dim,
-                                  list(spec.hidden_dims), spec.dropout, spec.use_skip_connections, spec.model_bias)  # fmt: skip
+                                  list(spec.hidden_dims), spec.dropout, spec.use_skip_connections, spec.model_bias,
+                                  zero_start=spec.base_model is not None)  # fmt: skip
 
     def _grow(self, new_models: Sequence[str], train: Battles, hooks: TrainHooks) -> None:
         with distributed.main_process_first():

@@ -7,8 +7,8 @@ from torch import Tensor, nn
 
 
 def _zero(layer: nn.Linear) -> None:
-    """Start the output layer at zero: with a per-model bias the untrained network is exactly the prompt-agnostic
-    model (every score = its model's bias), and prompt-dependent terms grow from there."""
+    """Start the output layer at zero: with a per-model bias (or over a base model) the untrained network is
+    exactly the prompt-agnostic model, and prompt-dependent terms grow from there."""
     nn.init.zeros_(layer.weight)
     nn.init.zeros_(layer.bias)
 
@@ -34,7 +34,7 @@ class DenseNetwork(nn.Module):
     """score = MLP([prompt inputs, id embedding(model)]) + bias(model); hidden layers Linear, LeakyReLU(0.1), Dropout."""
 
     def __init__(self, input_dim: int, n_models: int, id_dim: int, hidden_dims: list[int], dropout: float,
-                 model_bias: bool) -> None:  # fmt: skip
+                 model_bias: bool, zero_start: bool = False) -> None:  # fmt: skip
         super().__init__()
         self.id_embedding = nn.Embedding(n_models, id_dim)
         layers: list[nn.Module] = []
@@ -45,7 +45,7 @@ class DenseNetwork(nn.Module):
         head = nn.Linear(width, 1)
         self.mlp = nn.Sequential(*layers, head)
         self.model_bias = ModelBias(n_models, model_bias)
-        if model_bias:
+        if model_bias or zero_start:
             _zero(head)
 
     def forward(self, inputs: Tensor, models: Tensor) -> Tensor:
@@ -84,7 +84,7 @@ class DnEmbeddingNetwork(nn.Module):
     """
 
     def __init__(self, prompt_dim: int, feature_dim: int, llm_vectors: Tensor, proj_dim: int, hidden_dims: list[int],
-                 dropout: float, skip: bool, model_bias: bool) -> None:  # fmt: skip
+                 dropout: float, skip: bool, model_bias: bool, zero_start: bool = False) -> None:  # fmt: skip
         super().__init__()
         self.prompt_dim = prompt_dim
         self.register_buffer("llm_vectors", llm_vectors.clone().float())
@@ -104,7 +104,7 @@ class DnEmbeddingNetwork(nn.Module):
                 nn.init.kaiming_normal_(module.weight, a=0.1, nonlinearity="leaky_relu")
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
-        if model_bias:
+        if model_bias or zero_start:
             _zero(self.head)
 
     def forward(self, inputs: Tensor, models: Tensor) -> Tensor:

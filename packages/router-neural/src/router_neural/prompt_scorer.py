@@ -3,6 +3,10 @@ batched scoring, and save / load as safetensors + JSON.
 
 Subclasses build the network (`_new_network`), describe it (`_network_config`, `_network_from_config`) and
 make room for models first seen when resuming (`_grow`).
+
+With a prompt-agnostic base (`run.base`, from the spec's `base_model`), the network learns a residual:
+score(p, m) = base(m) + alpha * network(p, m), trained with the base as a fixed offset, and `alpha` in [0, 1]
+fitted on the selection battles afterwards (router_core.base_model).
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from router_core.data.types import Battles
+from router_core.base_model import BaseScores, fit_alpha
+from router_core.data.types import A_WINS, B_WINS, Battles
 from router_core.features import PromptFeatureScaler, prompt_feature_matrix
 from router_core.scorer import RunConfig, TrainHooks
 from router_neural import distributed
 from router_neural.embeddings import TextEncoder
 from router_neural.state_io import load_state, save_state
-from router_neural.training import LoopState, PairData, default_device, seed_everything, train_pairs
+from router_neural.training import LoopState, PairData, default_device, pair_outputs, seed_everything, train_pairs
 
 STATE = "state"
 
@@ -51,6 +56,8 @@ class PromptScorer:
         self.spec = spec
         self.history_: list[dict[str, float]] = []
         self._encoder: TextEncoder | None = None
+        self.base_: BaseScores | None = None
+        self.alpha_ = 1.0
 
     # -- hooks -------------------------------------------------------------------------------------------------
     def _new_network(self, prompt_dim: int, feature_dim: int, models: Sequence[str], train: Battles,
@@ -106,6 +113,13 @@ class PromptScorer:
     def _is_fitted(self) -> bool:
         return getattr(self, "network_", None) is not None
 
+    def report(self) -> dict[str, Any]:
+        """The epoch kept and, with a base, where the base came from and the fitted alpha."""
+        out: dict[str, Any] = {"best_epoch": self.loop_.best_epoch}
+        if self.base_ is not None:
+            out |= {"base_model": self.base_.source, "alpha": self.alpha_}
+        return out
+
     def encoder(self) -> TextEncoder:
         """The prompt encoder (loaded on first use)."""
         if self._encoder is None:
@@ -136,6 +150,7 @@ class PromptScorer:
         row_of = {p: i for i, p in enumerate(prompts)}
         if not resume:
             self.history_, self.loop_ = [], LoopState()
+            self.base_, self.alpha_ = run.base, 1.0
             train_prompts = unique_prompts(train)
             self.scaler_ = PromptFeatureScaler().fit(prompt_feature_matrix(train_prompts))
         device = default_device()
@@ -152,15 +167,40 @@ class PromptScorer:
         self.models_ = tuple(models)
         index = {m: i for i, m in enumerate(models)}
         checkpoint = hooks.checkpoint
+        offset = None
+        if self.base_ is not None:
+            offset = torch.as_tensor(self.base_.for_models(models), dtype=torch.float32, device=device)
+        selection_pairs = pair_data(selection, row_of, index)
+
+        def residual(rows: Tensor, ids: Tensor) -> Tensor:
+            return self._forward(table, rows, ids)
+
         self.loop_ = train_pairs(
-            self.network_, lambda rows, ids: self._forward(table, rows, ids),
-            pair_data(train, row_of, index), pair_data(selection, row_of, index), self.spec, run, hooks,
+            self.network_, residual, pair_data(train, row_of, index), selection_pairs, self.spec, run, hooks,
             n_models=len(models), previous=self.loop_ if resume else None,
             on_checkpoint=(lambda epoch: checkpoint(self, epoch)) if checkpoint else None, desc=self.spec.model_type,
-            lr_scale=self._lr_scale(),
+            lr_scale=self._lr_scale(), offset=offset,
+            residual_penalty=self.spec.residual_penalty if offset is not None else 0.0,
         )  # fmt: skip
         self.history_ = self.loop_.history
+        if self.base_ is not None:
+            self.alpha_ = self._fit_alpha(residual, selection_pairs, models, device, hooks)
         return self
+
+    def _fit_alpha(self, residual: Any, selection: PairData, models: Sequence[str], device: torch.device,
+                   hooks: TrainHooks) -> float:  # fmt: skip
+        """alpha in [0, 1] minimising the log-loss of base + alpha * residual on the decisive selection battles."""
+        assert self.base_ is not None
+        decisive = selection.select(selection.winner <= B_WINS)
+        if len(decisive) == 0:
+            hooks.log("no decisive selection battles to fit alpha on; alpha = 1 (data.selection_split is 0 or too small)")
+            return 1.0
+        res_a, res_b = pair_outputs(self.network_, residual, decisive, device)
+        base = self.base_.for_models(models)
+        alpha = fit_alpha(base[decisive.model_a] - base[decisive.model_b], res_a - res_b, decisive.winner == A_WINS)
+        hooks.log(f"alpha = {alpha:.3f} on {len(decisive)} decisive selection battles (base: {self.base_.source}; "
+                  "0 means the prompt adds nothing over the base)")  # fmt: skip
+        return alpha
 
     # -- inference ---------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -179,6 +219,9 @@ class PromptScorer:
             rows = torch.arange(start, min(start + max(batch_size, 1), len(prompts)), device=device)
             scores = self._forward(table, rows.repeat_interleave(len(ids)), ids.repeat(len(rows)))
             out[start : start + len(rows), columns] = scores.view(len(rows), len(ids)).double().cpu().numpy()
+        if self.base_ is not None:
+            base = self.base_.for_models([models[j] for j in columns])
+            out[:, columns] = base[None, :] + self.alpha_ * out[:, columns]
         return out
 
     # -- persistence -------------------------------------------------------------------------------------------
@@ -193,6 +236,7 @@ class PromptScorer:
             "loop": {"epochs_completed": loop.epochs_completed, "best_epoch": loop.best_epoch,
                      "optimizer": loop.optimizer, "scheduler": loop.scheduler},
             "history": self.history_,
+            "residual": None if self.base_ is None else {"base": self.base_.to_json(), "alpha": self.alpha_},
         }  # fmt: skip
         save_state(directory, STATE, state)
         self._save_extra(directory)
@@ -204,6 +248,8 @@ class PromptScorer:
         scorer = cls(spec)
         scorer.models_ = tuple(state["models"])
         scorer.scaler_ = PromptFeatureScaler.from_json(state["scaler"])
+        if (residual := state.get("residual")) is not None:
+            scorer.base_, scorer.alpha_ = BaseScores.from_json(residual["base"]), float(residual["alpha"])
         scorer._load_extra(directory)
         network = scorer._network_from_config(state["network"]["config"])
         scorer._load_network_weights(network, state["network"]["weights"])

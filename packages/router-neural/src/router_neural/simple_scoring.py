@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -57,6 +57,10 @@ class SimpleScoringScorer:
 
     def preflight(self) -> None:
         """Nothing to check beyond the data."""
+
+    def report(self) -> dict[str, Any]:
+        """The epoch kept (best on the selection battles)."""
+        return {"best_epoch": self.loop_.best_epoch}
 
     def fit(self, train: Battles, selection: Battles, run: RunConfig, hooks: TrainHooks) -> Self:
         """Train the scores, keeping the epoch best on `selection`; with `run.resume`, continue from the current

@@ -69,19 +69,39 @@ def default_device() -> torch.device:
     return distributed.device()
 
 
-def _scores(score_fn: ScoreFn, data: dict[str, Tensor], idx: Tensor | slice) -> tuple[Tensor, Tensor]:
+def _scores(score_fn: ScoreFn, data: dict[str, Tensor], idx: Tensor | slice,
+            offset: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """Scores of side A and side B of the battles `idx`, and score_fn's raw output for both sides (2n,).
+
+    With `offset` (a per-model base, (n_models,)) the scores are offset[model] + score_fn's output (the residual).
+    """
     rows = data["rows"][idx]
-    both = score_fn(torch.cat([rows, rows]), torch.cat([data["model_a"][idx], data["model_b"][idx]]))
-    return both[: len(rows)], both[len(rows) :]
+    ids = torch.cat([data["model_a"][idx], data["model_b"][idx]])
+    residual = score_fn(torch.cat([rows, rows]), ids)
+    both = residual if offset is None else residual + offset[ids]
+    return both[: len(rows)], both[len(rows) :], residual
+
+
+@torch.no_grad()
+def pair_outputs(module: nn.Module, score_fn: ScoreFn, data: PairData, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """score_fn's output for side A and side B of every battle, (n,) float64 each, in eval mode."""
+    module.eval()
+    tensors = _to_device(data, device)
+    out_a, out_b = [], []
+    for start in range(0, len(data), EVAL_BATCH):
+        a, b, _ = _scores(score_fn, tensors, slice(start, start + EVAL_BATCH))
+        out_a.append(a.double().cpu().numpy())
+        out_b.append(b.double().cpu().numpy())
+    return (np.concatenate(out_a), np.concatenate(out_b)) if out_a else (np.zeros(0), np.zeros(0))
 
 
 @torch.no_grad()
 def evaluate(module: nn.Module, score_fn: ScoreFn, data: PairData, spec: PairwiseLossFields,
-             device: torch.device) -> dict[str, float]:  # fmt: skip
+             device: torch.device, offset: Tensor | None = None) -> dict[str, float]:  # fmt: skip
     """Mean loss over all battles and accuracy over decisive ones, in eval mode."""
     if len(data) == 0:
         return {"loss": float("nan"), "accuracy": float("nan")}
-    return _rates(_evaluation_sums(module, score_fn, data, spec, device), len(data))
+    return _rates(_evaluation_sums(module, score_fn, data, spec, device, offset), len(data))
 
 
 def _rates(sums: tuple[float, float, float], n: int) -> dict[str, float]:
@@ -91,29 +111,29 @@ def _rates(sums: tuple[float, float, float], n: int) -> dict[str, float]:
 
 @torch.no_grad()
 def _evaluation_sums(module: nn.Module, score_fn: ScoreFn, data: PairData, spec: PairwiseLossFields,
-                     device: torch.device) -> tuple[float, float, float]:  # fmt: skip
+                     device: torch.device, offset: Tensor | None) -> tuple[float, float, float]:  # fmt: skip
     """Loss sum, correct and decisive counts over `data`, in eval mode."""
     module.eval()
     tensors = _to_device(data, device)
     loss_sum, correct, decisive = 0.0, 0.0, int((data.winner <= B_WINS).sum())
     for start in range(0, len(data), EVAL_BATCH):
         part = slice(start, start + EVAL_BATCH)
-        score_a, score_b = _scores(score_fn, tensors, part)
+        score_a, score_b, _ = _scores(score_fn, tensors, part, offset)
         loss_sum += float(_losses(score_a, score_b, tensors["winner"][part], spec).sum())
         correct += float(pair_correct(score_a, score_b, tensors["winner"][part]).sum())
     return loss_sum, correct, decisive
 
 
 def _evaluate_all_ranks(module: nn.Module, score_fn: ScoreFn, data: PairData, spec: PairwiseLossFields,
-                        device: torch.device) -> dict[str, float]:  # fmt: skip
+                        device: torch.device, offset: Tensor | None) -> dict[str, float]:  # fmt: skip
     """`evaluate`; under torchrun each rank scores its shard of `data` and the sums are added over ranks, so every
     rank gets the same numbers (and so makes the same best-epoch choice)."""
     if not distributed.is_distributed() or len(data) == 0:
-        return evaluate(module, score_fn, data, spec, device)
+        return evaluate(module, score_fn, data, spec, device, offset)
     mine = np.zeros(len(data), dtype=bool)
     mine[distributed.shard(len(data), distributed.rank(), distributed.world_size())] = True
-    sums = torch.tensor(_evaluation_sums(module, score_fn, data.select(mine), spec, device), dtype=torch.float64,
-                        device=device)  # fmt: skip
+    sums = torch.tensor(_evaluation_sums(module, score_fn, data.select(mine), spec, device, offset),
+                        dtype=torch.float64, device=device)  # fmt: skip
     loss_sum, correct, decisive = distributed.all_reduce_sum(sums).tolist()
     return _rates((loss_sum, correct, decisive), len(data))
 
@@ -151,13 +171,17 @@ def train_pairs(
     on_checkpoint: Callable[[int], None] | None = None,
     desc: str = "train",
     lr_scale: Mapping[str, float] | None = None,
+    offset: Tensor | None = None,
+    residual_penalty: float = 0.0,
 ) -> LoopState:
     """Train `module` for `run.epochs` epochs and restore the epoch with the best accuracy on `selection`.
 
     `spec` is the scorer's spec: its loss fields (`PairwiseLossFields`), `optimizer` and `gradient_clip`. With
     `previous` (resume), optimizer and LR schedule continue from their saved state, epoch numbers continue, and the
     starting weights compete with every new epoch for "best". `lr_scale` multiplies the learning rates of named
-    submodules (`build_optimizer`). Only trainable parameters and buffers are kept for the best epoch, so a frozen
+    submodules (`build_optimizer`). With `offset` ((n_models,), a prompt-agnostic base), a battle's scores are
+    offset[model] + score_fn(...), and `residual_penalty` * mean(score_fn(...)^2) is added to the loss: the network
+    learns a residual over the base, pulled toward zero. Only trainable parameters and buffers are kept for the best epoch, so a frozen
     (possibly quantised) base is never copied. Ties and both_bad are left out of training when
     `non_ranking_loss_coeff` is 0 (they would add nothing). Without selection battles, train accuracy decides.
     """
@@ -180,7 +204,7 @@ def train_pairs(
     best_key: tuple[float, float] | None = None
     best_state, best_epoch = _copy_state(module), state.best_epoch
     if start > 0 and use_val:  # resuming: the loaded weights are the model to beat
-        initial = _evaluate_all_ranks(module, score_fn, selection, spec, device)
+        initial = _evaluate_all_ranks(module, score_fn, selection, spec, device, offset)
         best_key = (initial["accuracy"], initial["loss"])
     clip = spec.gradient_clip
     n = len(train)
@@ -196,11 +220,15 @@ def train_pairs(
         for step, begin in enumerate(bar):
             batch = order_t[begin : begin + run.batch_size]
             idx = distributed.local_batch(batch)  # this rank's shard of the global batch (all of it in one process)
-            score_a, score_b = _scores(step_fn, data, idx)
+            score_a, score_b, residual = _scores(step_fn, data, idx, offset)
             winner = data["winner"][idx]
             losses = _losses(score_a, score_b, winner, spec)
+            mean = distributed.batch_mean  # the mean over the global batch (under DDP, once gradients are averaged)
+            loss = mean(losses, len(batch))
+            if residual_penalty:
+                loss = loss + residual_penalty * mean(residual.square(), 2 * len(batch))
             optimizer.zero_grad(set_to_none=True)
-            distributed.batch_loss(losses, len(batch)).backward()  # the batch mean (of the global batch, under DDP)
+            loss.backward()
             if clip is not None:
                 nn.utils.clip_grad_norm_(module.parameters(), clip)
             optimizer.step()
@@ -216,7 +244,7 @@ def train_pairs(
             scheduler.step()
         loss_sum, correct, decisive = distributed.all_reduce_sum(sums).tolist()
         record = {"epoch": epoch, "train_loss": loss_sum / n, "train_accuracy": correct / max(decisive, 1), "lr": lr}
-        val = _evaluate_all_ranks(module, score_fn, selection, spec, device)
+        val = _evaluate_all_ranks(module, score_fn, selection, spec, device, offset)
         record |= {"selection_loss": val["loss"], "selection_accuracy": val["accuracy"]}
         key = (val["accuracy"], val["loss"]) if use_val else (record["train_accuracy"], record["train_loss"])
         if _better(key, best_key):

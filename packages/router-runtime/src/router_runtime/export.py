@@ -13,6 +13,9 @@ Needs the `export` extra (torch, router-neural, onnx). The directory (format ver
     scaler.json        the fitted prompt-feature scaler (only when the model uses the 44 prompt features)
     head.json          head structure + model-name index; head.safetensors its arrays (see router_runtime.head)
     scores.json        prompt-agnostic only: {"scores": {model: score}} (no ONNX)
+    booster.json       gradient_boosting only (kind "trees"): XGBoost's JSON model; trees.json the model index,
+                       the input blocks and the LLM-embedding table (see router_runtime.trees); model.onnx etc.
+                       only with the prompt_embedding input, scaler.json only with prompt_features
     calibration.json   the saved model's logistic link, when it has one
 
 Models the source never saw score NaN; `router_core.scoring.score_models` gives them the mean of the known
@@ -44,6 +47,7 @@ from router_runtime.encoder import ENCODER_JSON, ENCODER_ONNX, TOKENIZER
 from router_runtime.exported import SCALER, SCORES, load_exported
 from router_runtime.head import save_head
 from router_runtime.manifest import MANIFEST, write_manifest
+from router_runtime.trees import save_trees
 
 try:
     import torch
@@ -142,6 +146,8 @@ def _write_contents(scorer: Any, saved: SavedModel, directory: Path, quantize: Q
         fields |= {"kind": "score_table", "quantize": "none", "use_prompt_features": False}
         write_manifest(directory, fields, [*files, SCORES])
         return _check(directory, scorer, prompts[:8], "none", fields, [*files, SCORES])
+    if spec.model_type == "gradient_boosting":
+        return _write_trees(scorer, directory, quantize, prompts, fields, files)
     from router_runtime.backends.torch import head_of
 
     files += save_head(head_of(scorer), directory)
@@ -151,6 +157,27 @@ def _write_contents(scorer: Any, saved: SavedModel, directory: Path, quantize: Q
     fields |= {"kind": "prompt_aware", "use_prompt_features": bool(spec.use_prompt_features)}
     files += export_encoder(spec.embedding_model_name, directory)
     write_manifest(directory, fields | {"quantize": "none"}, files)
+    fields = _check(directory, scorer, prompts, "none", fields | {"quantize": "none"}, files)
+    if quantize == "int8":
+        quantize_encoder(directory)
+        fields = _check(directory, scorer, prompts, "int8", fields | {"quantize": "int8"}, files)
+    return fields
+
+
+def _write_trees(scorer: Any, directory: Path, quantize: Quantize, prompts: list[str], fields: dict[str, Any],
+                 files: list[str]) -> dict[str, Any]:  # fmt: skip
+    """gradient_boosting: the trees (+ the scaler, + the encoder with prompt_embedding), checked like the others."""
+    blocks = list(scorer.spec.input_features)
+    files = [*files, *save_trees(scorer, directory)]
+    if "prompt_features" in blocks:
+        (directory / SCALER).write_text(json.dumps(scorer.scaler_.to_json(), indent=1) + "\n")
+        files.append(SCALER)
+    fields |= {"kind": "trees", "use_prompt_features": "prompt_features" in blocks, "input_features": blocks}
+    if "prompt_embedding" not in blocks:  # nothing to quantise: the trees read the prompt features only
+        if quantize == "int8":
+            log.info("%s has no prompt encoder; int8 quantisation does not apply, exporting fp32", scorer.spec.model_type)
+        return _check(directory, scorer, prompts, "none", fields | {"quantize": "none"}, files)
+    files += export_encoder(scorer.spec.embedding_model_name, directory)
     fields = _check(directory, scorer, prompts, "none", fields | {"quantize": "none"}, files)
     if quantize == "int8":
         quantize_encoder(directory)

@@ -1,6 +1,7 @@
 """Loading and scoring an exported model directory without torch: `load_exported(directory) -> ExportedScorer`.
 
-An `ExportedScorer` scores like the saved model's own scorer (`score(prompts, models, batch_size)` ->
+A gradient_boosting export (kind "trees") scores its rows with XGBoost's predictor (router_runtime.trees), its
+prompt inputs built by `router_core.tree_rows` as the fitted scorer builds them. An `ExportedScorer` scores like the saved model's own scorer (`score(prompts, models, batch_size)` ->
 (n_prompts, n_models) float64, NaN for models it never saw), so `router_core.scoring.score_models` and the
 server use it unchanged. Loading only reads the directory; every file's sha256 is checked against the manifest.
 """
@@ -17,25 +18,30 @@ import numpy as np
 
 from router_core.errors import UserError
 from router_core.features import N_FEATURES, PromptFeatureScaler, prompt_feature_matrix
+from router_core.tree_rows import prompt_table
 from router_runtime.backends import HeadRunner, cuda_available, select_backend
 from router_runtime.encoder import OnnxEncoder
 from router_runtime.head import Head, load_head, score_rows
 from router_runtime.manifest import read_manifest
+from router_runtime.trees import TreeHead
 
 SCALER, SCORES = "scaler.json", "scores.json"
 
 
 class ExportedScorer:
-    """A scorer read from an exported directory (prompt-aware: encoder + head; prompt-agnostic: a score table)."""
+    """A scorer read from an exported directory (prompt-aware: encoder + head; gradient_boosting: [encoder +]
+    trees; prompt-agnostic: a score table)."""
 
     def __init__(self, manifest: dict[str, Any], models: Sequence[str], *, table: np.ndarray | None = None,
                  encoder: OnnxEncoder | None = None, scaler: PromptFeatureScaler | None = None,
-                 head: HeadRunner | None = None, backend: str = "onnx") -> None:  # fmt: skip
+                 head: HeadRunner | None = None, trees: TreeHead | None = None,
+                 backend: str = "onnx") -> None:  # fmt: skip
         self.manifest = manifest
         self.model_type: str = manifest["model_type"]
         self.backend = backend
         self._index = {m: i for i, m in enumerate(models)}
         self._table, self._encoder, self._scaler, self._head = table, encoder, scaler, head
+        self._trees = trees
 
     @property
     def known_models(self) -> tuple[str, ...]:
@@ -43,7 +49,12 @@ class ExportedScorer:
         return tuple(self._index)
 
     def prompt_inputs(self, prompts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Head inputs, shape (n, embedding dim [+ 44 scaled features]), float32."""
+        """Head inputs, shape (n, embedding dim [+ 44 scaled features]), float32; for trees the prompt table of
+        `router_core.tree_rows` (scaled features, then the embedding, as the model's input_features list them)."""
+        if self._trees is not None:
+            encoder = self._encoder
+            embed = None if encoder is None else (lambda texts: encoder.encode(texts, batch_size))
+            return prompt_table(self._trees.blocks, prompts, self._scaler, embed, self._trees.embedding_grid)
         assert self._encoder is not None
         embedded = self._encoder.encode(prompts, batch_size)
         if self._scaler is None:
@@ -60,8 +71,11 @@ class ExportedScorer:
         if self._table is not None:
             out[:, columns] = self._table[rows][None, :]
             return out
-        assert self._head is not None
         x = self.prompt_inputs(list(prompts), max(batch_size, 1))
+        if self._trees is not None:
+            out[:, columns] = self._trees(x, rows, max(batch_size, 1))
+            return out
+        assert self._head is not None
         out[:, columns] = self._head(x, rows)
         return out
 
@@ -82,6 +96,8 @@ def load_exported(directory: str | Path, backend: str = "auto", threads: int | N
         scores = json.loads((directory / SCORES).read_text())["scores"]
         return ExportedScorer(manifest, list(scores), table=np.array(list(scores.values()), dtype=np.float64),
                               backend="table")  # fmt: skip
+    if manifest.get("kind") == "trees":
+        return _load_trees(directory, manifest, threads)
     chosen = select_backend(backend, exported=True)
     head = load_head(directory)
     scaler = PromptFeatureScaler.from_json(json.loads((directory / SCALER).read_text())) if manifest[
@@ -93,6 +109,20 @@ def load_exported(directory: str | Path, backend: str = "auto", threads: int | N
                         f"{expected}")  # fmt: skip
     return ExportedScorer(manifest, head.models, encoder=encoder, scaler=scaler, head=_runner(head, chosen),
                           backend=chosen)  # fmt: skip
+
+
+def _load_trees(directory: Path, manifest: dict[str, Any], threads: int | None) -> ExportedScorer:
+    """A gradient_boosting export: XGBoost on the CPU; the ONNX encoder only with the prompt_embedding input."""
+    trees = TreeHead(directory, threads)
+    scaler = (PromptFeatureScaler.from_json(json.loads((directory / SCALER).read_text()))
+              if "prompt_features" in trees.blocks else None)  # fmt: skip
+    encoder = OnnxEncoder(directory, threads, cuda=cuda_available()) if "prompt_embedding" in trees.blocks else None
+    expected = trees.prompt_width - (N_FEATURES if scaler is not None else 0)
+    if (encoder.dimension if encoder is not None else 0) != expected:
+        raise UserError(f"exported model {directory}: the encoder gives "
+                        f"{encoder.dimension if encoder is not None else 0} values, the trees expect {expected}")  # fmt: skip
+    return ExportedScorer(manifest, trees.models, encoder=encoder, scaler=scaler, trees=trees,
+                          backend="onnx" if encoder is not None else "xgboost")  # fmt: skip
 
 
 def _runner(head: Head, backend: str) -> HeadRunner:

@@ -14,9 +14,9 @@ MANIFEST = "manifest.json"
 FORMAT_NAME = "llm-router-exported-model"
 FORMAT_VERSION = 1
 _PACKAGES = ("router-core", "router-neural", "router-runtime", "numpy", "torch", "onnx", "onnxruntime",
-             "onnxruntime-gpu", "tokenizers", "sentence-transformers", "transformers")  # fmt: skip
+             "onnxruntime-gpu", "tokenizers", "sentence-transformers", "transformers", "xgboost")  # fmt: skip
 KNOWN_FILES = frozenset({"model.onnx", "tokenizer.json", "encoder.json", "scaler.json", "head.json",
-                         "head.safetensors", "scores.json", "calibration.json"})  # fmt: skip
+                         "head.safetensors", "scores.json", "calibration.json", "booster.json", "trees.json"})  # fmt: skip
 """Every file name an exported directory may hold (a manifest naming anything else is refused)."""
 
 

@@ -6,7 +6,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -36,10 +36,10 @@ def drop_rare_models(battles: Sequence[Battle], min_occurrences: int) -> list[Ba
     return kept
 
 
-def drop_without_prompt(battles: Sequence[Battle]) -> list[Battle]:
+def drop_without_prompt(battles: Sequence[Battle], quiet: bool = False) -> list[Battle]:
     """Battles that have prompt text (prompt-aware models cannot use the others)."""
     kept = [b for b in battles if b.prompt is not None and b.prompt.strip()]
-    if len(kept) < len(battles):
+    if len(kept) < len(battles) and not quiet:
         log.warning("dropped %d of %d battles without prompt text", len(battles) - len(kept), len(battles))
     return kept
 
@@ -53,10 +53,20 @@ def group_key(battle: Battle) -> str:
 
 @dataclass(frozen=True)
 class Split:
-    """Train and validation battles (validation may be empty)."""
+    """Training, validation and selection battles, never sharing a prompt (validation and selection may be empty).
+
+    Models are fitted on `train`; whatever is chosen from data (best epoch, alpha, calibration) is chosen on
+    `selection`; `validation` is only measured.
+    """
 
     train: Battles
     validation: Battles
+    selection: Battles = field(default_factory=lambda: Battles.from_records([]))
+
+    def prompted(self) -> Split:
+        """The same split with only the battles that have prompt text (what prompt-aware scorers read)."""
+        return Split(*(Battles.from_records(drop_without_prompt(part.records, quiet=True))
+                       for part in (self.train, self.validation, self.selection)))  # fmt: skip
 
 
 def grouped_split(battles: Sequence[Battle], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -76,17 +86,26 @@ def grouped_split(battles: Sequence[Battle], fraction: float, seed: int) -> tupl
     return np.flatnonzero(~in_val), np.flatnonzero(in_val)
 
 
-def split_battles(battles: Sequence[Battle], fraction: float, seed: int) -> Split:
-    """`grouped_split` as two `Battles`; an error when either side would be empty."""
+def split_battles(battles: Sequence[Battle], fraction: float, seed: int, selection_fraction: float = 0.0) -> Split:
+    """Validation battles by `grouped_split`, then `selection_fraction` of the rest as selection battles (grouped
+    by prompt too, with the seed `seed + 1`); an error when no training battle would be left."""
     if len(battles) < 2:
         raise DataError(f"only {len(battles)} battles left after filtering; nothing to train and validate on")
-    train_idx, val_idx = grouped_split(battles, fraction, seed)
-    if len(train_idx) == 0:
+    records = list(battles)
+    rest_idx, val_idx = grouped_split(records, fraction, seed)
+    if len(rest_idx) == 0:
         raise DataError("the validation split took every battle; lower data.validation_split")
     if len(val_idx) == 0 and fraction > 0:
         log.warning("validation split is empty (too few distinct prompts for %.2f); validating on nothing", fraction)
-    records = list(battles)
-    split = Split(Battles.from_records(records[i] for i in train_idx), Battles.from_records(records[i] for i in val_idx))
+    rest = [records[i] for i in rest_idx]
+    train_idx, sel_idx = grouped_split(rest, selection_fraction, seed + 1)
+    if len(train_idx) == 0:
+        raise DataError("the selection split took every training battle; lower data.selection_split")
+    if len(sel_idx) == 0 and selection_fraction > 0:
+        log.warning("selection split is empty (too few distinct prompts for %.2f); choosing on the training battles",
+                    selection_fraction)  # fmt: skip
+    split = Split(Battles.from_records(rest[i] for i in train_idx), Battles.from_records(records[i] for i in val_idx),
+                  Battles.from_records(rest[i] for i in sel_idx))  # fmt: skip
     check_learnable(split.train)
     return split
 

@@ -73,8 +73,8 @@ class ModelSpecBase(SpecBase):
     (`min_model_comparisons` is accepted as another name for it)."""
 
     def references(self) -> dict[str, str]:
-        """The saved-model references this spec makes: field name -> TYPE/NAME."""
-        return {name: value for name in self.reference_fields if (value := getattr(self, name)) is not None}
+        """The saved-model references this spec makes: field name -> TYPE/NAME (unset and inline values are not)."""
+        return {name: value for name in self.reference_fields if isinstance(value := getattr(self, name), str)}
 
 
 class ClosedFormSpecBase(ModelSpecBase):

@@ -5,11 +5,12 @@ from typing import ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from router_core.specs._base import min_occurrences_field
+from router_core.specs._base_model import NeuralBaseModelFields
 from router_core.specs._pairwise import PairwiseLossFields
 from router_core.specs.optimizers import OptimizerSpec
 
 
-class DenseNetworkSpec(PairwiseLossFields):
+class DenseNetworkSpec(PairwiseLossFields, NeuralBaseModelFields):
     """Score(prompt, model) = MLP([sentence embedding, 44 scaled prompt features, model-ID embedding])."""
 
     prompt_aware: ClassVar[bool] = True

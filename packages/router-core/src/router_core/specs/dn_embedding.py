@@ -5,17 +5,18 @@ from typing import ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from router_core.specs._base import min_occurrences_field
+from router_core.specs._base_model import NeuralBaseModelFields
 from router_core.specs._pairwise import PairwiseLossFields
 from router_core.specs.llm_embedding import LlmEmbeddingSource
 from router_core.specs.optimizers import OptimizerSpec
 
 
-class DnEmbeddingSpec(PairwiseLossFields, LlmEmbeddingSource):
+class DnEmbeddingSpec(PairwiseLossFields, LlmEmbeddingSource, NeuralBaseModelFields):
     """Score(prompt, model) = residual MLP over projections of the prompt embedding, the prompt features and the
     model's LLM embedding, learned first from (prompt, response) pairs or loaded from a saved model."""
 
     prompt_aware: ClassVar[bool] = True
-    reference_fields: ClassVar[tuple[str, ...]] = ("load_embedding_model_from",)
+    reference_fields: ClassVar[tuple[str, ...]] = ("load_embedding_model_from", "base_model")
 
     model_type: Literal["dn_embedding"] = "dn_embedding"
     hidden_dims: list[PositiveInt] = Field(min_length=1)

@@ -5,6 +5,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from router_core.specs._base import min_occurrences_field
+from router_core.specs._base_model import BaseModelFields
 from router_core.specs._pairwise import RankingLossFields
 from router_core.specs.llm_embedding import LlmEmbeddingSpec
 from router_core.specs.training import ModelRef
@@ -14,12 +15,12 @@ MODEL_BLOCKS: frozenset[str] = frozenset({"model_id", "model_embedding"})
 """Input blocks that tell models apart (at least one is needed: without one every model scores the same)."""
 
 
-class GradientBoostingSpec(RankingLossFields):
+class GradientBoostingSpec(RankingLossFields, BaseModelFields):
     """Score(prompt, model) = sum of boosted regression trees over [prompt inputs, model inputs]; every battle is
     two rows (prompt with model A, prompt with model B) and the pairwise loss of their two outputs is the objective."""
 
     prompt_aware: ClassVar[bool] = True
-    reference_fields: ClassVar[tuple[str, ...]] = ("load_embedding_model_from",)
+    reference_fields: ClassVar[tuple[str, ...]] = ("load_embedding_model_from", "base_model")
 
     model_type: Literal["gradient_boosting"] = "gradient_boosting"
     input_features: list[InputBlock] = Field(default=["prompt_features", "prompt_embedding", "model_id"], min_length=1)
@@ -41,6 +42,11 @@ class GradientBoostingSpec(RankingLossFields):
     gradient and hessian, so that rarely seen models count as much as common ones."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where XGBoost trains: auto = cuda when this XGBoost build has CUDA and a GPU is visible, else cpu."""
+    threads: PositiveInt | None = None
+    """XGBoost threads (training and in-process scoring); default: XGBoost's (all cores). On a machine shared
+    with other busy processes 1 can be much faster: OpenMP threads that wait on each other for a core spin
+    (docs/performance.md measured 0.62 s per round with 2 threads vs 0.07 s with 1 at a load average of 11 on 2
+    cores)."""
     embedding_model_name: str = "all-MiniLM-L6-v2"
     """Sentence-transformers model of the prompt_embedding block (all-MiniLM-L6-v2 is packaged, works offline)."""
     embedding_spec: LlmEmbeddingSpec | None = None

@@ -51,8 +51,12 @@ class DataSpec(SpecBase):
     validation_split: float = Field(default=0.2, ge=0, lt=1)
     """Fraction of battles held out for validation, grouped by prompt text; 0 trains on everything (a final
     model) and reports no validation figures."""
+    selection_split: float = Field(default=0.15, ge=0, lt=1)
+    """Fraction of the training battles (after the validation split) held back, grouped by prompt, for what is
+    chosen from data: the best epoch, the base model's `alpha`, the calibration link. The model is fitted on the
+    rest; validation battles are only measured. 0 chooses on the training battles themselves (optimistic)."""
     seed: int = Field(default=42, ge=0, le=MAX_SEED)
-    """Seed of down-sampling, the split and model initialisation."""
+    """Seed of down-sampling, the splits and model initialisation."""
 
     @model_validator(mode="before")
     @classmethod

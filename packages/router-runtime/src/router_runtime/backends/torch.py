@@ -28,7 +28,8 @@ def _linears(module: nn.Module) -> list[nn.Linear]:
 
 
 def head_of(scorer: Any) -> Head:
-    """The `Head` of a fitted dense_network or dn_embedding scorer (its `network_` and `models_`)."""
+    """The `Head` of a fitted dense_network or dn_embedding scorer (its `network_`, `models_`, and with a base model
+    its `base_` and `alpha_`)."""
     network = scorer.network_
     name = type(network).__name__
     if name == "DenseNetwork":
@@ -37,6 +38,9 @@ def head_of(scorer: Any) -> Head:
         head = _dn_head(network, tuple(scorer.models_))
     else:
         raise UserError(f"cannot read the scoring head of a {name}: only DenseNetwork and DnEmbeddingNetwork export")
+    base = scorer.base_  # router_core.base_model.BaseScores of a model over a base, else None
+    if base is not None:
+        head = head.with_base(base.for_models(head.models), scorer.alpha_)
     check_head(head)
     return head
 

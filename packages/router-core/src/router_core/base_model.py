@@ -1,0 +1,122 @@
+"""A prompt-agnostic base under a prompt-aware scorer: its per-model scores, and the fitted weight `alpha` of
+the prompt-dependent residual.
+
+score(p, m) = base(m) + alpha * r(p, m), base on the log-odds scale (P(a beats b) = sigmoid(base_a - base_b)
+for the base alone). `alpha` is fitted on the decisive selection battles over [0, 1] with the one-standard-error
+rule: the smallest alpha whose log-loss is within one paired standard error of the minimum, so that weak evidence
+(a small or noisy selection set) leaves the model at its base. 0 means the residual adds nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from router_core.errors import DataError
+
+GOLDEN = (math.sqrt(5) - 1) / 2
+
+
+@dataclass(frozen=True)
+class BaseScores:
+    """Per-model scores of a prompt-agnostic base, scaled to log-odds; `source` says where they came from."""
+
+    models: tuple[str, ...]
+    scores: np.ndarray
+    """(n_models,) float64, finite."""
+    source: str
+    """`TYPE/NAME` of a saved base, or `inline <model_type>` for one fitted in the same run."""
+
+    def __post_init__(self) -> None:
+        if self.scores.shape != (len(self.models),) or not np.isfinite(self.scores).all():
+            raise DataError(f"base model {self.source}: expected one finite score per model")
+
+    def for_models(self, models: Sequence[str]) -> np.ndarray:
+        """Scores of `models` (n,), float64; a model the base never saw gets the mean of the known scores."""
+        index = {m: i for i, m in enumerate(self.models)}
+        fill = float(self.scores.mean()) if len(self.scores) else 0.0
+        return np.array([self.scores[index[m]] if m in index else fill for m in models], dtype=np.float64)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form (for a scorer's state file)."""
+        return {"models": list(self.models), "scores": self.scores.tolist(), "source": self.source}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BaseScores:
+        """Inverse of `to_json`."""
+        return cls(tuple(data["models"]), np.asarray(data["scores"], dtype=np.float64), str(data["source"]))
+
+
+def _losses(alpha: float, base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarray) -> np.ndarray:
+    z = base_diff + alpha * residual_diff
+    return np.logaddexp(0.0, np.where(a_won, -z, z))
+
+
+def residual_log_loss(alpha: float, base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarray) -> float:
+    """Mean log-loss of P(A beats B) = sigmoid(base_diff + alpha * residual_diff) on decisive battles."""
+    return float(np.mean(_losses(alpha, base_diff, residual_diff, a_won)))
+
+
+def fit_alpha(base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarray, rule: str = "one_se",
+              tol: float = 1e-7) -> float:  # fmt: skip
+    """alpha in [0, 1] for base + alpha * residual on decisive battles.
+
+    `rule="min"`: the minimiser of `residual_log_loss` (golden-section search: the loss is convex in alpha).
+    `rule="one_se"` (what training uses): the smallest alpha whose per-battle log-losses exceed the minimiser's by
+    at most one standard error of their paired mean difference; 0 when even the base alone is that close.
+
+    Args:
+        base_diff: (n,) base_A - base_B of decisive selection battles.
+        residual_diff: (n,) r_A - r_B of the same battles.
+        a_won: (n,) bool, A won.
+        rule: "one_se" or "min".
+    Returns 1.0 when there is no battle to fit on (nothing to choose with; the caller says so).
+    """
+    if rule not in ("one_se", "min"):
+        raise ValueError(f"rule must be one_se or min, not {rule!r}")
+    if base_diff.size == 0:
+        return 1.0
+    a_won = np.asarray(a_won, dtype=bool)
+    best = _minimise(base_diff, residual_diff, a_won, tol)
+    if rule == "min" or base_diff.size < 2 or best == 0.0:
+        return best
+    reference = _losses(best, base_diff, residual_diff, a_won)
+
+    def within(alpha: float) -> bool:
+        excess = _losses(alpha, base_diff, residual_diff, a_won) - reference
+        return float(excess.mean()) <= float(excess.std(ddof=1)) / np.sqrt(excess.size)
+
+    if within(0.0):
+        return 0.0
+    lo, hi = 0.0, best  # within(lo) is False, within(hi) is True
+    while hi - lo > 1e-4:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if within(mid) else (mid, hi)
+    return hi
+
+
+def _minimise(base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarray, tol: float) -> float:
+    """The minimiser of `residual_log_loss` over [0, 1]."""
+
+    def loss(alpha: float) -> float:
+        return residual_log_loss(alpha, base_diff, residual_diff, a_won)
+
+    lo, hi = 0.0, 1.0
+    x1, x2 = hi - GOLDEN * (hi - lo), lo + GOLDEN * (hi - lo)
+    f1, f2 = loss(x1), loss(x2)
+    while hi - lo > tol:
+        if f1 <= f2:
+            hi, x2, f2 = x2, x1, f1
+            x1 = hi - GOLDEN * (hi - lo)
+            f1 = loss(x1)
+        else:
+            lo, x1, f1 = x1, x2, f2
+            x2 = lo + GOLDEN * (hi - lo)
+            f2 = loss(x2)
+    best = (lo + hi) / 2
+    # The minimum may sit on a bound; golden section only gets within tol of it.
+    return min((0.0, best, 1.0), key=lambda a: (loss(a), a != best))
