@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from typing import Any
 
@@ -45,14 +46,19 @@ def read_spec_document(path: str | None) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Validate the spec, train, save, report."""
+    """Validate the spec, train, save, report. Under torchrun only rank 0 logs and reports (docs/scaling.md)."""
+    from router_core import distributed
     from router_core.pipeline import train_from_spec
     from router_core.scorer import TrainHooks
     from router_core.specs import parse_training_spec
     from router_core.store import ModelStore
 
+    if not distributed.is_main_process():
+        logging.getLogger().setLevel(logging.WARNING)  # rank 0 tells; warnings and errors still show on every rank
     spec = parse_training_spec(read_spec_document(args.spec_file))
     outcome = train_from_spec(spec, ModelStore(), TrainHooks(progress=not args.no_progress))
+    if outcome.rank != 0:
+        return 0
     m = outcome.metrics
     print(f"saved {outcome.saved.ref} to {outcome.saved.path}")
     if "validation_mae" in m:  # a length model (task "length")

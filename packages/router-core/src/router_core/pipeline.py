@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
+from router_core import distributed
 from router_core.base_model import BaseScores
 from router_core.data.loading import load_battles
 from router_core.data.prepare import (
@@ -56,6 +57,9 @@ class TrainOutcome:
     saved: SavedModel
     metrics: dict[str, Any]
     split: Split
+    rank: int = 0
+    """The process that returned it. Under torchrun only rank 0 saves and measures; on the other ranks `saved` names
+    the model rank 0 wrote (its path may be on another machine) and `metrics` is empty."""
 
 
 def _inline_base(model_spec: ModelSpecBase) -> ModelSpecBase | None:
@@ -106,8 +110,14 @@ def train_from_spec(spec: TrainingSpec, store: ModelStore, hooks: TrainHooks | N
 
     Saved-model references in the spec are resolved here, in `store`, before any data is read; so is the
     scorer's `preflight` (an embedding model that cannot be loaded fails before the data is read).
+
+    Under torchrun (router_core.distributed) every rank trains; only rank 0 logs, checkpoints, writes the model
+    and talks to W&B, and the other ranks wait for its save before they return.
     """
     hooks = hooks or TrainHooks()
+    main = distributed.is_main_process()
+    if not main:
+        hooks = replace(hooks, log=_silent, progress=False, checkpoint=None, metrics=None)
     scorer, model_spec, parent = _initial_scorer(spec, store)
     saved_refs = {name: store.resolve(ref) for name, ref in model_spec.references().items()}
     if (base_ref := saved_refs.get("base_model")) is not None and MODEL_SPECS[base_ref.model_type].prompt_aware:
@@ -118,13 +128,18 @@ def train_from_spec(spec: TrainingSpec, store: ModelStore, hooks: TrainHooks | N
     full_split = prepare_split(load_battles(spec.data), spec, model_spec)
     split = scorer_split(model_spec, full_split)
     run = RunConfig.from_spec(spec, resume=parent is not None, references=references)
-    wandb = WandbRun(spec.wandb, {"spec": spec.model_dump(mode="json", by_alias=True, exclude={"schema_ref"})},
-                     hooks.log)  # fmt: skip
+    wandb = WandbRun(spec.wandb if main else None,
+                     {"spec": spec.model_dump(mode="json", by_alias=True, exclude={"schema_ref"})}, hooks.log)  # fmt: skip
     saver = _Saver(spec, model_spec, split, store, parent)
-    hooks = replace(hooks, checkpoint=saver.checkpoint if spec.save_every else None,
+    hooks = replace(hooks, checkpoint=saver.checkpoint if spec.save_every and main else None,
                     metrics=wandb.log if wandb.active else hooks.metrics)  # fmt: skip
     fit_on_split(scorer, model_spec, full_split, run, hooks, saved_refs.get("base_model"))
+    if not main:
+        distributed.barrier()  # rank 0 is saving
+        where = SavedModel(model_spec.model_type, spec.model.name, store.path(model_spec.model_type, spec.model.name), {})
+        return TrainOutcome(where, {}, split, distributed.rank())
     saved, metrics = saver.save(scorer, spec.model.name)
+    distributed.barrier()  # the other ranks may return now
     if wandb.active:
         wandb.log({f"final/{k}": v for k, v in metrics.items() if isinstance(v, float)}, step=len(scorer.history_) + 1)
     wandb.finish(saved.path)
@@ -181,8 +196,10 @@ def _choosing_battles(split: Split) -> Battles:
     return split.selection if split.selection.decisive.any() else split.train
 
 
-def load_model(saved: SavedModel) -> Model:
-    """Rebuild the fitted scorer or length predictor of a saved model from its state files and its spec.json."""
+def _silent(message: str) -> None:
+    """The log of ranks other than 0."""
+
+
     with reading_model_files(saved.path):  # a damaged state file is a DataError naming the model (issue 12)
         model_spec = MODEL_SPECS[saved.model_type].model_validate(saved.spec()["model"]["spec"])
         return scorer_class(saved.model_type).load(saved.path, model_spec)

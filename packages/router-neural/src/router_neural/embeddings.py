@@ -123,9 +123,9 @@ def _quiet_loggers(*names: str) -> Iterator[None]:
 
 
 def _default_device() -> str:
-    import torch
+    from router_neural.distributed import device  # under torchrun, this rank's GPU
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device())
 
 
 def text_digests(texts: Sequence[str]) -> np.ndarray:

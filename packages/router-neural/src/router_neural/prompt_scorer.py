@@ -23,6 +23,7 @@ from router_core.base_model import BaseScores, fit_alpha
 from router_core.data.types import A_WINS, B_WINS, Battles
 from router_core.features import PromptFeatureScaler, prompt_feature_matrix
 from router_core.scorer import RunConfig, TrainHooks
+from router_neural import distributed
 from router_neural.embeddings import TextEncoder
 from router_neural.state_io import load_state, save_state
 from router_neural.training import LoopState, PairData, default_device, pair_outputs, seed_everything, train_pairs
@@ -153,7 +154,9 @@ class PromptScorer:
             train_prompts = unique_prompts(train)
             self.scaler_ = PromptFeatureScaler().fit(prompt_feature_matrix(train_prompts))
         device = default_device()
-        table, prompt_dim, feature_dim = self._prompt_table(prompts, device, write_cache=True, progress=hooks.progress)
+        with distributed.main_process_first():  # under torchrun rank 0 fills the embedding cache, the others read it
+            main = distributed.is_main_process()
+            table, prompt_dim, feature_dim = self._prompt_table(prompts, device, write_cache=main, progress=hooks.progress)
         if not resume:
             self.network_ = self._new_network(prompt_dim, feature_dim, models, train, selection, run, hooks).to(device)
         elif len(models) > len(old):

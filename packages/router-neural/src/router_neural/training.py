@@ -20,6 +20,7 @@ from router_core.data.types import B_WINS
 from router_core.sampling import sampling_probabilities
 from router_core.scorer import RunConfig, TrainHooks
 from router_core.specs._pairwise import PairwiseLossFields
+from router_neural import distributed
 from router_neural.losses import pair_correct, pair_losses
 from router_neural.optim import build_optimizer
 
@@ -64,8 +65,8 @@ def seed_everything(seed: int) -> None:
 
 
 def default_device() -> torch.device:
-    """CUDA when available, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """CUDA when available, else CPU; under torchrun, this rank's GPU (`router_neural.distributed.device`)."""
+    return distributed.device()
 
 
 def _scores(score_fn: ScoreFn, data: dict[str, Tensor], idx: Tensor | slice,
@@ -100,6 +101,18 @@ def evaluate(module: nn.Module, score_fn: ScoreFn, data: PairData, spec: Pairwis
     """Mean loss over all battles and accuracy over decisive ones, in eval mode."""
     if len(data) == 0:
         return {"loss": float("nan"), "accuracy": float("nan")}
+    return _rates(_evaluation_sums(module, score_fn, data, spec, device, offset), len(data))
+
+
+def _rates(sums: tuple[float, float, float], n: int) -> dict[str, float]:
+    loss_sum, correct, decisive = sums
+    return {"loss": loss_sum / n, "accuracy": correct / decisive if decisive else float("nan")}
+
+
+@torch.no_grad()
+def _evaluation_sums(module: nn.Module, score_fn: ScoreFn, data: PairData, spec: PairwiseLossFields,
+                     device: torch.device, offset: Tensor | None) -> tuple[float, float, float]:  # fmt: skip
+    """Loss sum, correct and decisive counts over `data`, in eval mode."""
     module.eval()
     tensors = _to_device(data, device)
     loss_sum, correct, decisive = 0.0, 0.0, int((data.winner <= B_WINS).sum())
@@ -108,7 +121,21 @@ def evaluate(module: nn.Module, score_fn: ScoreFn, data: PairData, spec: Pairwis
         score_a, score_b, _ = _scores(score_fn, tensors, part, offset)
         loss_sum += float(_losses(score_a, score_b, tensors["winner"][part], spec).sum())
         correct += float(pair_correct(score_a, score_b, tensors["winner"][part]).sum())
-    return {"loss": loss_sum / len(data), "accuracy": correct / decisive if decisive else float("nan")}
+    return loss_sum, correct, decisive
+
+
+def _evaluate_all_ranks(module: nn.Module, score_fn: ScoreFn, data: PairData, spec: PairwiseLossFields,
+                        device: torch.device, offset: Tensor | None) -> dict[str, float]:  # fmt: skip
+    """`evaluate`; under torchrun each rank scores its shard of `data` and the sums are added over ranks, so every
+    rank gets the same numbers (and so makes the same best-epoch choice)."""
+    if not distributed.is_distributed() or len(data) == 0:
+        return evaluate(module, score_fn, data, spec, device, offset)
+    mine = np.zeros(len(data), dtype=bool)
+    mine[distributed.shard(len(data), distributed.rank(), distributed.world_size())] = True
+    sums = torch.tensor(_evaluation_sums(module, score_fn, data.select(mine), spec, device, offset),
+                        dtype=torch.float64, device=device)  # fmt: skip
+    loss_sum, correct, decisive = distributed.all_reduce_sum(sums).tolist()
+    return _rates((loss_sum, correct, decisive), len(data))
 
 
 def _losses(score_a: Tensor, score_b: Tensor, winner: Tensor, spec: PairwiseLossFields) -> Tensor:
@@ -177,23 +204,29 @@ def train_pairs(
     best_key: tuple[float, float] | None = None
     best_state, best_epoch = _copy_state(module), state.best_epoch
     if start > 0 and use_val:  # resuming: the loaded weights are the model to beat
-        initial = evaluate(module, score_fn, selection, spec, device, offset)
+        initial = _evaluate_all_ranks(module, score_fn, selection, spec, device, offset)
         best_key = (initial["accuracy"], initial["loss"])
     clip = spec.gradient_clip
     n = len(train)
+    step_fn = distributed.data_parallel(module, score_fn)  # through DDP under torchrun, else score_fn itself
     for epoch in range(start + 1, start + run.epochs + 1):
         began = time.perf_counter()
         module.train()
         order = rng.choice(n, size=n, p=probs) if probs is not None else rng.permutation(n)
         order_t = torch.as_tensor(order, device=device)
         sums = torch.zeros(3, device=device)  # loss sum, correct, decisive: synced once per epoch
+        seen = 0
         bar = hooks.bar(range(0, n, run.batch_size), desc=f"{desc} {epoch}/{start + run.epochs}")
         for step, begin in enumerate(bar):
-            idx = order_t[begin : begin + run.batch_size]
-            score_a, score_b, residual = _scores(score_fn, data, idx, offset)
+            batch = order_t[begin : begin + run.batch_size]
+            idx = distributed.local_batch(batch)  # this rank's shard of the global batch (all of it in one process)
+            score_a, score_b, residual = _scores(step_fn, data, idx, offset)
             winner = data["winner"][idx]
             losses = _losses(score_a, score_b, winner, spec)
-            loss = losses.mean() + residual_penalty * residual.square().mean() if residual_penalty else losses.mean()
+            mean = distributed.batch_mean  # the mean over the global batch (under DDP, once gradients are averaged)
+            loss = mean(losses, len(batch))
+            if residual_penalty:
+                loss = loss + residual_penalty * mean(residual.square(), 2 * len(batch))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if clip is not None:
@@ -202,15 +235,16 @@ def train_pairs(
             with torch.no_grad():
                 sums += torch.stack([losses.sum(), pair_correct(score_a, score_b, winner).sum(),
                                      (winner <= B_WINS).sum().to(losses.dtype)])  # fmt: skip
+            seen += len(idx)
             if step % 20 == 0 and not getattr(bar, "disable", True):
-                bar.set_postfix(loss=f"{float(sums[0]) / (begin + len(idx)):.4f}",
+                bar.set_postfix(loss=f"{float(sums[0]) / max(seen, 1):.4f}",
                                 acc=f"{float(sums[1]) / max(float(sums[2]), 1):.4f}")  # fmt: skip
         lr = optimizer.param_groups[0]["lr"]
         if scheduler is not None:
             scheduler.step()
-        loss_sum, correct, decisive = sums.tolist()
+        loss_sum, correct, decisive = distributed.all_reduce_sum(sums).tolist()
         record = {"epoch": epoch, "train_loss": loss_sum / n, "train_accuracy": correct / max(decisive, 1), "lr": lr}
-        val = evaluate(module, score_fn, selection, spec, device, offset)
+        val = _evaluate_all_ranks(module, score_fn, selection, spec, device, offset)
         record |= {"selection_loss": val["loss"], "selection_accuracy": val["accuracy"]}
         key = (val["accuracy"], val["loss"]) if use_val else (record["train_accuracy"], record["train_loss"])
         if _better(key, best_key):
