@@ -200,6 +200,8 @@ def _silent(message: str) -> None:
     """The log of ranks other than 0."""
 
 
+def load_model(saved: SavedModel) -> Model:
+    """Rebuild the fitted scorer or length predictor of a saved model from its state files and its spec.json."""
     with reading_model_files(saved.path):  # a damaged state file is a DataError naming the model (issue 12)
         model_spec = MODEL_SPECS[saved.model_type].model_validate(saved.spec()["model"]["spec"])
         return scorer_class(saved.model_type).load(saved.path, model_spec)
