@@ -35,7 +35,7 @@ def random_scorer(kind: str, seed: int = 0) -> SimpleNamespace:
     with torch.no_grad():
         for parameter in network.parameters():
             parameter.normal_(0.0, 0.5)
-    return SimpleNamespace(network_=network, models_=tuple(f"m{i}" for i in range(5)))
+    return SimpleNamespace(network_=network, models_=tuple(f"m{i}" for i in range(5)), base_=None, alpha_=1.0)
 
 
 def torch_scores(network, x: np.ndarray, rows: np.ndarray) -> np.ndarray:

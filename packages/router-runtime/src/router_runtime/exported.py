@@ -53,7 +53,12 @@ class ExportedScorer:
         `router_core.tree_rows` (scaled features, then the embedding, as the model's input_features list them)."""
         if self._trees is not None:
             encoder = self._encoder
-            embed = None if encoder is None else (lambda texts: encoder.encode(texts, batch_size))
+
+            def encode(texts: Sequence[str]) -> np.ndarray:
+                assert encoder is not None
+                return encoder.encode(texts, batch_size)
+
+            embed = None if encoder is None else encode
             return prompt_table(self._trees.blocks, prompts, self._scaler, embed, self._trees.embedding_grid)
         assert self._encoder is not None
         embedded = self._encoder.encode(prompts, batch_size)

@@ -30,13 +30,14 @@ class TwoTowerHead(nn.Module):
         for hidden in hidden_dims:
             layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.1), nn.Dropout(dropout)]
             width = hidden
-        self.mlp = nn.Sequential(*layers, nn.Linear(width, 1))
+        output = nn.Linear(width, 1)
+        self.mlp = nn.Sequential(*layers, output)
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.kaiming_normal_(module.weight, a=0.1, nonlinearity="leaky_relu")
                 nn.init.zeros_(module.bias)
         if zero_start:  # over a base model the residual starts at exactly zero
-            nn.init.zeros_(self.mlp[-1].weight)
+            nn.init.zeros_(output.weight)
 
     def forward(self, prompt: Tensor, features: Tensor, models: Tensor) -> Tensor:
         """Scores (n,) of prompt vectors (n, prompt_dim) and features (n, feature_dim) paired with `models` (n,)."""
