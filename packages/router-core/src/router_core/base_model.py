@@ -2,9 +2,9 @@
 the prompt-dependent residual.
 
 score(p, m) = base(m) + alpha * r(p, m), base on the log-odds scale (P(a beats b) = sigmoid(base_a - base_b)
-for the base alone). `alpha` is fitted on the decisive selection battles over [0, 1] with the one-standard-error
-rule: the smallest alpha whose log-loss is within one paired standard error of the minimum, so that weak evidence
-(a small or noisy selection set) leaves the model at its base. 0 means the residual adds nothing.
+for the base alone). `alpha` is fitted on the decisive selection battles over [0, 1]: the log-loss minimiser,
+kept only when it beats the base alone by more than one paired standard error, else 0, so that weak evidence (a
+small or noisy selection set) leaves the model at its base. 0 means the residual adds nothing.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def fit_alpha(base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarra
     """alpha in [0, 1] for base + alpha * residual on decisive battles.
 
     `rule="min"`: the minimiser of `residual_log_loss` (golden-section search: the loss is convex in alpha).
-    `rule="one_se"` (what training uses): the smallest alpha whose per-battle log-losses exceed the minimiser's by
-    at most one standard error of their paired mean difference; 0 when even the base alone is that close.
+    `rule="one_se"` (what training uses): the minimiser, unless the base alone (alpha 0) is within one standard
+    error of the paired mean difference of per-battle log-losses of it: then 0 (the residual's gain is noise).
 
     Args:
         base_diff: (n,) base_A - base_B of decisive selection battles.
@@ -90,13 +90,7 @@ def fit_alpha(base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarra
         excess = _losses(alpha, base_diff, residual_diff, a_won) - reference
         return float(excess.mean()) <= float(excess.std(ddof=1)) / np.sqrt(excess.size)
 
-    if within(0.0):
-        return 0.0
-    lo, hi = 0.0, best  # within(lo) is False, within(hi) is True
-    while hi - lo > 1e-4:
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if within(mid) else (mid, hi)
-    return hi
+    return 0.0 if within(0.0) else best
 
 
 def _minimise(base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarray, tol: float) -> float:
