@@ -100,7 +100,30 @@ def _leaky_init(network: nn.Module) -> None:
                 nn.init.zeros_(module.bias)
 
 
-class DnEmbeddingNetwork(nn.Module):
+class _ProjectedInputs(nn.Module):
+    """The input side of dn_embedding's and the length model's networks: projections (Linear + LeakyReLU(0.1)) of
+    the prompt embedding, the prompt features and the model's LLM embedding, a frozen buffer (n_models, d_llm)."""
+
+    llm_vectors: Tensor
+
+    def __init__(self, prompt_dim: int, feature_dim: int, llm_vectors: Tensor, proj_dim: int) -> None:
+        super().__init__()
+        self.prompt_dim = prompt_dim
+        self.register_buffer("llm_vectors", llm_vectors.clone().float())
+        self.prompt_proj = _projection(prompt_dim, proj_dim)
+        self.feature_proj = _projection(feature_dim, proj_dim) if feature_dim else None
+        self.llm_proj = _projection(llm_vectors.shape[1], proj_dim)
+        self.inputs_width = proj_dim * (3 if feature_dim else 2)
+
+    def _prompt_parts(self, inputs: Tensor) -> list[Tensor]:
+        """Projections of the prompt embedding and (when used) the features of `inputs` (n, prompt_dim [+ f])."""
+        parts = [self.prompt_proj(inputs[:, : self.prompt_dim])]
+        if self.feature_proj is not None:
+            parts.append(self.feature_proj(inputs[:, self.prompt_dim :]))
+        return parts
+
+
+class DnEmbeddingNetwork(_ProjectedInputs):
     """score = head(blocks([proj(prompt emb), proj(features), proj(LLM embedding)])) + bias(model).
 
     The per-model LLM embeddings are a frozen buffer (n_models, d_llm); projections are Linear + LeakyReLU(0.1).
@@ -108,13 +131,8 @@ class DnEmbeddingNetwork(nn.Module):
 
     def __init__(self, prompt_dim: int, feature_dim: int, llm_vectors: Tensor, proj_dim: int, hidden_dims: list[int],
                  dropout: float, skip: bool, model_bias: bool, zero_start: bool = False) -> None:  # fmt: skip
-        super().__init__()
-        self.prompt_dim = prompt_dim
-        self.register_buffer("llm_vectors", llm_vectors.clone().float())
-        self.prompt_proj = _projection(prompt_dim, proj_dim)
-        self.feature_proj = _projection(feature_dim, proj_dim) if feature_dim else None
-        self.llm_proj = _projection(llm_vectors.shape[1], proj_dim)
-        self.blocks, width = _blocks(proj_dim * (3 if feature_dim else 2), hidden_dims, dropout, skip)
+        super().__init__(prompt_dim, feature_dim, llm_vectors, proj_dim)
+        self.blocks, width = _blocks(self.inputs_width, hidden_dims, dropout, skip)
         self.head = nn.Linear(width, 1)
         self.model_bias = ModelBias(len(llm_vectors), model_bias)
         _leaky_init(self)
@@ -123,10 +141,7 @@ class DnEmbeddingNetwork(nn.Module):
 
     def forward(self, inputs: Tensor, models: Tensor) -> Tensor:
         """Scores, shape (n,), of `inputs` (n, prompt_dim [+ feature_dim]) paired with `models` (n,)."""
-        parts = [self.prompt_proj(inputs[:, : self.prompt_dim])]
-        if self.feature_proj is not None:
-            parts.append(self.feature_proj(inputs[:, self.prompt_dim :]))
-        parts.append(self.llm_proj(self.llm_vectors[models]))
+        parts = [*self._prompt_parts(inputs), self.llm_proj(self.llm_vectors[models])]
         return self.head(self.blocks(torch.cat(parts, dim=1))).squeeze(1) + self.model_bias(models)
 
     def grow(self, new_vectors: Tensor) -> None:
@@ -135,7 +150,7 @@ class DnEmbeddingNetwork(nn.Module):
         self.model_bias.grow(len(new_vectors))
 
 
-class LengthNetwork(nn.Module):
+class LengthNetwork(_ProjectedInputs):
     """log length = offset(model) + head(blocks([proj(prompt emb), proj(features), proj(LLM embedding), id(model)])).
 
     The LLM embeddings are a frozen buffer (n_models, d_llm), the ID embedding and the per-model offsets are learned;
@@ -143,18 +158,11 @@ class LengthNetwork(nn.Module):
     Model index -1 (never seen in training) gets the mean LLM embedding, the mean ID vector and the mean offset.
     """
 
-    llm_vectors: Tensor
-
     def __init__(self, prompt_dim: int, feature_dim: int, llm_vectors: Tensor, offsets: Tensor, id_dim: int,
                  proj_dim: int, hidden_dims: list[int], dropout: float, skip: bool) -> None:  # fmt: skip
-        super().__init__()
-        self.prompt_dim = prompt_dim
-        self.register_buffer("llm_vectors", llm_vectors.clone().float())
-        self.prompt_proj = _projection(prompt_dim, proj_dim)
-        self.feature_proj = _projection(feature_dim, proj_dim) if feature_dim else None
-        self.llm_proj = _projection(llm_vectors.shape[1], proj_dim)
+        super().__init__(prompt_dim, feature_dim, llm_vectors, proj_dim)
         self.id_embedding = nn.Embedding(len(llm_vectors), id_dim)
-        self.blocks, width = _blocks(proj_dim * (3 if feature_dim else 2) + id_dim, hidden_dims, dropout, skip)
+        self.blocks, width = _blocks(self.inputs_width + id_dim, hidden_dims, dropout, skip)
         self.head = nn.Linear(width, 1)
         self.offset = nn.Parameter(offsets.clone().float())
         _leaky_init(self)
@@ -167,8 +175,5 @@ class LengthNetwork(nn.Module):
         llm = torch.where(known[:, None], self.llm_vectors[index], self.llm_vectors.mean(0))
         ids = torch.where(known[:, None], self.id_embedding(index), self.id_embedding.weight.mean(0))
         offset = torch.where(known, self.offset[index], self.offset.mean())
-        parts = [self.prompt_proj(inputs[:, : self.prompt_dim])]
-        if self.feature_proj is not None:
-            parts.append(self.feature_proj(inputs[:, self.prompt_dim :]))
-        parts += [self.llm_proj(llm), ids]
+        parts = [*self._prompt_parts(inputs), self.llm_proj(llm), ids]
         return self.head(self.blocks(torch.cat(parts, dim=1))).squeeze(1) + offset
