@@ -153,3 +153,34 @@ def test_prompt_sensitivity_is_zero_for_prompt_agnostic_scores_and_positive_when
                      progress=False, prompt_sensitivity=True)  # fmt: skip
     assert aware["pairwise_accuracy"] == 1.0
     assert aware["prompt_sensitivity"]["accuracy_drop"] > 0.2 and aware["prompt_sensitivity"]["log_loss_rise"] > 0.1
+
+
+class _ScaledDavidson:
+    """Outcome probabilities of a Davidson model whose log-odds are `c` times the score gap."""
+
+    def __init__(self, scores: dict[str, float], c: float, tie: float = 0.5) -> None:
+        self.scores, self.c, self.tie = scores, c, tie
+
+    def outcome_probabilities(self, prompts, model_a, model_b):
+        d = self.c * (np.array([self.scores[m] for m in model_a]) - np.array([self.scores[m] for m in model_b]))
+        raw = np.stack([np.exp(d / 2), np.exp(-d / 2), np.full(d.shape, self.tie)], axis=1)
+        return raw / raw.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("c", [1.0, 0.37, 2.5])
+def test_native_log_odds_coef_reads_the_scale_off_the_model(c):
+    from router_core.evaluation import native_log_odds_coef
+
+    scores = {f"m{i}": float(s) for i, s in enumerate(np.random.default_rng(0).normal(size=7))}
+    model = _ScaledDavidson(scores, c)
+    assert native_log_odds_coef(model, list(scores), np.array(list(scores.values()))) == pytest.approx(c, rel=1e-12)
+    assert native_log_odds_coef(model, ["m0"], np.array([0.0])) == 1.0  # no pair to read it from
+
+
+def test_calibrate_with_a_fixed_coef_reports_its_log_loss():
+    from router_core.evaluation import link_at
+
+    diff, a_won = np.array([1.0, -2.0, 0.5]), np.array([1.0, 0.0, 0.0])
+    link = link_at(1.0, diff, a_won)
+    expected = -np.mean(np.log([1 / (1 + np.exp(-1.0)), 1 / (1 + np.exp(-2.0)), 1 / (1 + np.exp(0.5))]))
+    assert (link.coef, link.n_battles) == (1.0, 3) and link.train_log_loss == pytest.approx(expected)

@@ -102,6 +102,30 @@ def test_validation_battles_never_change_the_fitted_model(tmp_path, planted):
     assert one.alpha_ == two.alpha_
 
 
+def test_at_alpha_zero_the_model_is_its_bradley_terry_base_probabilities_included(planted):
+    """The inline base is Bradley-Terry fitted on the same training battles, on its own log-odds scale, and the
+    model's link is not refitted: at alpha 0 accuracy and log-loss are Bradley-Terry's, to rounding."""
+    from router_classic.bradley_terry_scoring import BradleyTerryScorer
+    from router_core.pipeline import calibration_link, scorer_split
+    from router_core.specs import BradleyTerryScoringSpec
+    from router_neural.dense_network import DenseNetworkScorer
+
+    training = parse_training_spec(_spec("x", "z", DENSE | {"base_model": INLINE_BT}, epochs=1))
+    split = prepare_split(planted[1][:500], training, training.model.spec)
+    run, hooks = quiet_fit_args(epochs=1, batch_size=64, seed=0)
+    scorer = fit_on_split(DenseNetworkScorer(training.model.spec), training.model.spec, split, run, hooks)
+    bt = BradleyTerryScorer(BradleyTerryScoringSpec()).fit(split.train, split.selection, run, hooks)
+    models = list(bt.known_models)
+    np.testing.assert_allclose(scorer.base_.for_models(models), bt.score([""], models)[0], atol=1e-12)
+    scorer.alpha_ = 0.0
+    link = calibration_link(scorer, scorer_split(training.model.spec, split))
+    assert link is not None and link.coef == 1.0
+    ours = evaluate(scorer, split.validation, link, bootstrap_rounds=0, progress=False)
+    theirs = evaluate(bt, split.validation, None, bootstrap_rounds=0, progress=False)
+    assert ours["pairwise_accuracy"] == theirs["pairwise_accuracy"]
+    assert ours["log_loss"] == pytest.approx(theirs["log_loss"], abs=1e-9)
+
+
 def _fit_and_measure(world: PlantedSkills, n_train: int, seed: int):
     """An inline-BT-based dense_network and plain Bradley-Terry on the same split, measured on fresh battles."""
     from router_classic.bradley_terry_scoring import BradleyTerryScorer

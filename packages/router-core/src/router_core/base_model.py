@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -49,6 +49,14 @@ class BaseScores:
     def from_json(cls, data: dict[str, Any]) -> BaseScores:
         """Inverse of `to_json`."""
         return cls(tuple(data["models"]), np.asarray(data["scores"], dtype=np.float64), str(data["source"]))
+
+
+@runtime_checkable
+class ResidualScorer(Protocol):
+    """A scorer that may score over a base: base(m) + alpha_ * r(p, m), on the log-odds scale when `base_` is set."""
+
+    base_: BaseScores | None
+    alpha_: float
 
 
 def _losses(alpha: float, base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarray) -> np.ndarray:

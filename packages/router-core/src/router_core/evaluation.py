@@ -91,14 +91,40 @@ def fit_logistic_link(diff: np.ndarray, a_won: np.ndarray, l2: float = 1e-4, max
         coef = max(coef - step, 0.0)
         if abs(step) < 1e-10 * max(1.0, abs(coef)):
             break
+    return link_at(coef, diff, a_won)
+
+
+def link_at(coef: float, diff: np.ndarray, a_won: np.ndarray) -> LogisticLink:
+    """The link with a given `coef` (not fitted), reporting its log-loss on the decisive battles given."""
     p = 1.0 / (1.0 + np.exp(-coef * diff))
     return LogisticLink(coef=float(coef), n_battles=int(diff.size), train_log_loss=log_loss(p, a_won))
 
 
-def calibrate(scorer: Scorer, battles: Battles, max_battles: int = 20_000, seed: int = 0) -> LogisticLink | None:
+def native_log_odds_coef(model: OutcomeModel, models: Sequence[str], scores: np.ndarray, max_models: int = 300) -> float:
+    """The c with logit P(A beats B | someone won) ~= c * (s_A - s_B) for a model with its own probabilities.
+
+    Read off the model itself over every pair of (at most `max_models` of) its models, by least squares through
+    the origin: no battle is used. Bradley-Terry with the Davidson tie model (or none) gives exactly 1; a
+    Rao-Kupper tie model its closest constant.
+    """
+    keep = np.arange(min(len(models), max_models))
+    i, j = np.triu_indices(keep.size, k=1)
+    if i.size == 0:
+        return 1.0
+    probs = np.asarray(model.outcome_probabilities([""] * i.size, [models[k] for k in i], [models[k] for k in j]))
+    diff = scores[i] - scores[j]
+    logit = np.log(probs[:, 0]) - np.log(probs[:, 1])
+    ok = np.isfinite(logit) & np.isfinite(diff)
+    denominator = float(np.sum(diff[ok] ** 2))
+    return float(np.sum(logit[ok] * diff[ok]) / denominator) if denominator > 0 else 1.0
+
+
+def calibrate(scorer: Scorer, battles: Battles, max_battles: int = 20_000, seed: int = 0,
+              coef: float | None = None) -> LogisticLink | None:  # fmt: skip
     """The logistic link of a fitted scorer on (at most `max_battles` of) its decisive training battles.
 
-    Returns None when there is no decisive battle between known models to fit it on.
+    With `coef` the link is not fitted: it is `coef`, with its log-loss on these battles (for scores that are
+    log-odds already). Returns None when there is no decisive battle between known models to fit it on.
     """
     decisive = np.flatnonzero(battles.decisive)
     if decisive.size > max_battles:
@@ -110,7 +136,8 @@ def calibrate(scorer: Scorer, battles: Battles, max_battles: int = 20_000, seed:
     known = np.isfinite(score_a) & np.isfinite(score_b)
     if not known.any():
         return None
-    return fit_logistic_link((score_a - score_b)[known], (sample.winner[known] == A_WINS).astype(np.float64))
+    diff, a_won = (score_a - score_b)[known], (sample.winner[known] == A_WINS).astype(np.float64)
+    return fit_logistic_link(diff, a_won) if coef is None else link_at(coef, diff, a_won)
 
 
 def with_calibration(write_state: Callable[[Path], None], link: LogisticLink | None) -> Callable[[Path], None]:

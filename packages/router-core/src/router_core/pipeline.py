@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 
 from router_core import distributed
-from router_core.base_model import BaseScores
+from router_core.base_model import BaseScores, ResidualScorer
 from router_core.data.loading import load_battles
 from router_core.data.prepare import (
     Split,
@@ -29,7 +29,7 @@ from router_core.data.prepare import (
 )
 from router_core.data.types import Battle, Battles
 from router_core.errors import DataError, UserError
-from router_core.evaluation import LogisticLink, calibrate, with_calibration
+from router_core.evaluation import LogisticLink, OutcomeModel, calibrate, native_log_odds_coef, with_calibration
 from router_core.length import METRICS as LENGTH_METRICS
 from router_core.length import LengthPredictor, evaluate_lengths
 from router_core.metrics import pairwise_accuracy
@@ -167,27 +167,40 @@ def fit_on_split(scorer: FittedT, model_spec: ModelSpecBase, split: Split, run: 
 
 def calibration_link(scorer: Scorer, split: Split, seed: int = 0) -> LogisticLink | None:
     """The logistic link P(a beats b) = sigmoid(coef * (s_a - s_b)) of a fitted scorer, fitted on the battles
-    things are chosen on (`split` as the scorer read it)."""
-    return calibrate(scorer, _choosing_battles(split), seed=seed)
+    things are chosen on (`split` as the scorer read it).
+
+    A scorer over a base model is not refitted: its scores are log-odds already (the base's, plus alpha times a
+    residual trained on that scale, alpha chosen on the same battles), so its coef is 1 and with alpha 0 its
+    probabilities are the base's own. A second scale fitted on the few selection battles only added noise.
+    """
+    over_base = isinstance(scorer, ResidualScorer) and scorer.base_ is not None
+    return calibrate(scorer, _choosing_battles(split), seed=seed, coef=1.0 if over_base else None)
 
 
 def _base_scores(model_spec: ModelSpecBase, split: Split, saved: SavedModel | None, run: RunConfig,
                  hooks: TrainHooks) -> BaseScores | None:  # fmt: skip
-    """The base model's per-model scores on the log-odds scale: a saved base as it is (scaled by its calibration
-    link), an inline one fitted on every training battle and scaled by a link fitted on the selection battles."""
+    """The base model's per-model scores on the log-odds scale: a saved base or an inline one fitted on every
+    training battle. A base with its own probabilities (Bradley-Terry) is on its own scale (`native_log_odds_coef`,
+    exactly 1 for Bradley-Terry); another is scaled by a logistic link: a saved base's own, an inline base's fitted
+    on the training battles it was fitted on."""
     if saved is not None:
-        base, link, source = load_scorer(saved), LogisticLink.load(saved.path), saved.ref
+        base, source = load_scorer(saved), saved.ref
     elif (inline := _inline_base(model_spec)) is not None:
         hooks.log(f"fitting the base model ({inline.model_type}) on {len(split.train)} training battles")
         base = scorer_class(inline.model_type)(inline)
         base.preflight()
         base.fit(split.train, split.selection, replace(run, references={}), replace(hooks, checkpoint=None, metrics=None))
-        link, source = calibration_link(base, split, seed=run.seed), f"inline {inline.model_type}"
+        source = f"inline {inline.model_type}"
     else:
         return None
-    models = base.known_models
-    scores = base.score([""], list(models))[0] * (link.coef if link is not None else 1.0)
-    return BaseScores(tuple(models), np.asarray(scores, dtype=np.float64), source)
+    models = list(base.known_models)
+    raw = np.asarray(base.score([""], models)[0], dtype=np.float64)
+    if isinstance(base, OutcomeModel):
+        coef = native_log_odds_coef(base, models, raw)
+    else:
+        link = LogisticLink.load(saved.path) if saved is not None else calibrate(base, split.train, seed=run.seed)
+        coef = link.coef if link is not None else 1.0
+    return BaseScores(tuple(models), raw * coef, source)
 
 
 def _choosing_battles(split: Split) -> Battles:
