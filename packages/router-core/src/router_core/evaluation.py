@@ -111,7 +111,10 @@ def native_log_odds_coef(model: OutcomeModel, models: Sequence[str], scores: np.
     i, j = np.triu_indices(keep.size, k=1)
     if i.size == 0:
         return 1.0
-    probs = np.asarray(model.outcome_probabilities([""] * i.size, [models[k] for k in i], [models[k] for k in j]))
+    names = [str(models[k]) for k in range(keep.size)]
+    model_a = [names[k] for k in i.tolist()]
+    model_b = [names[k] for k in j.tolist()]
+    probs = np.asarray(model.outcome_probabilities([""] * i.size, model_a, model_b))
     diff = scores[i] - scores[j]
     logit = np.log(probs[:, 0]) - np.log(probs[:, 1])
     ok = np.isfinite(logit) & np.isfinite(diff)
