@@ -73,3 +73,41 @@ PARITY_PROMPTS = [
     "Translate 'good morning' into German", "word " * 400, "Calcule l'intégrale de x^2 entre 0 et 1",
 ] * 2
 """Parity prompts of the tests (short: the default set is 100 prompts)."""
+
+
+LENGTH_SPEC = {"model_type": "dn_embedding_length_prediction", "hidden_dims": [24, 16], "input_proj_dim": 8,
+               "model_id_embedding_dim": 4, "use_skip_connections": True, "embedding_spec": TINY_EMBEDDING,
+               "embedding_model_epochs": 1, "optimizer": OPTIMIZER}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def length_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
+    """A model store holding `dn_embedding_length_prediction/length`, trained on planted answer lengths."""
+    from tests.neural.test_length_prediction import planted_battles
+
+    home = tmp_path_factory.mktemp("length_store")
+    data = home / "battles.jsonl"
+    data.write_text("".join(json.dumps(b.to_json()) + "\n" for b in planted_battles(200, 0)))
+    store = ModelStore(home)
+    document = {"model": {"name": "length", "spec": LENGTH_SPEC}, "epochs": 4, "batch_size": 32,
+                "data": {"path": str(data), "format": "canonical", "validation_split": 0.2, "seed": 0}}  # fmt: skip
+    train_from_spec(parse_training_spec(document), store)
+    return store
+
+
+@pytest.fixture(scope="session")
+def exported_length(length_store: ModelStore, tmp_path_factory: pytest.TempPathFactory):
+    """`exported_length(quantize="none") -> Path`: the length model of length_store, exported once per session."""
+    from router_runtime.export import export_model
+
+    done: dict[str, Path] = {}
+
+    def get(quantize: str = "none") -> Path:
+        if quantize not in done:
+            out = tmp_path_factory.mktemp("length_exports") / f"length-{quantize}"
+            export_model(length_store.resolve("dn_embedding_length_prediction/length"), out, quantize=quantize,
+                         prompts=PARITY_PROMPTS)  # fmt: skip
+            done[quantize] = out
+        return done[quantize]
+
+    return get

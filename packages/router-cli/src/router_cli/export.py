@@ -16,7 +16,10 @@ def _export_onnx(args: argparse.Namespace, output: Path | None = None) -> None:
 
     manifest = export_model(args.model, output or args.output, quantize=args.quantize)
     parity = manifest.get("parity", {})
-    if manifest["kind"] in ("prompt_aware", "trees"):
+    if manifest["kind"] == "length":
+        print(f"parity on {parity['n_prompts']} prompts: predicted lengths differ by up to {parity['max_rel_diff']:.2e} "
+              f"relative, Spearman {parity['spearman']:.4f}")  # fmt: skip
+    elif manifest["kind"] in ("prompt_aware", "trees"):
         print(f"parity on {parity['n_prompts']} prompts: max abs diff {parity['max_abs_diff']:.2e}, Spearman "
               f"{parity['spearman']:.4f}, same best model {parity['top1_agreement']:.1%}")  # fmt: skip
 

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     prompts = args.prompts if args.prompts is not None else read_prompts_file(args.prompts_file)
     if not prompts:
         raise UserError("no prompts to score")
-    predicted = predict_lengths(args.model, args.backend, prompts, args.models_to_score, args.batch_size)
+    predicted = predict_lengths(args.model, args.backend, prompts, args.models_to_score, args.batch_size, args.threads)
     if predicted is not None:  # a length model: predicted answer lengths in tokens, same JSON shape
         scores, name = predicted
     else:
@@ -90,11 +90,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def predict_lengths(model: str, backend: str, prompts: list[str], models: list[str],
-                    batch_size: int) -> tuple[Any, str] | None:  # fmt: skip
-    """Predicted lengths (n_prompts, n_models) and the model's name when --model is a saved length model, else None."""
+def predict_lengths(model: str, backend: str, prompts: list[str], models: list[str], batch_size: int,
+                    threads: int | None = None) -> tuple[Any, str] | None:  # fmt: skip
+    """Predicted lengths (n_prompts, n_models) and the model's name when --model is a length model (saved, or an
+    exported directory), else None."""
     if is_exported_dir(model):
-        return None
+        from router_runtime.manifest import read_manifest
+
+        if read_manifest(Path(model)).get("kind") != "length":
+            return None
+        if backend not in ("auto", "onnx"):
+            raise UserError(f"{model} is an exported length model; it runs on the onnx backend only (--backend auto "
+                            "or onnx)")  # fmt: skip
+        from router_runtime.exported import load_exported_length
+
+        predictor = load_exported_length(model, threads)
+        return predictor.predict_lengths(prompts, models, batch_size), Path(model).resolve().name
     from router_core.pipeline import load_length_predictor, model_task
     from router_core.store import ModelStore
 
@@ -102,7 +113,8 @@ def predict_lengths(model: str, backend: str, prompts: list[str], models: list[s
     if model_task(saved.model_type) != "length":
         return None
     if backend not in ("auto", "torch"):
-        raise UserError(f"{saved.ref} is a length model; it runs on the torch backend only (--backend auto or torch)")
+        raise UserError(f"{saved.ref} is a length model; it runs on the torch backend only (--backend auto or torch), "
+                        "or export it (router-cli export) for onnx")  # fmt: skip
     return load_length_predictor(saved).predict_lengths(prompts, models, batch_size), saved.name
 
 

@@ -28,7 +28,7 @@ from router_neural.networks import LengthNetwork
 from router_neural.prompt_scorer import PromptScorer
 from router_neural.regression import RegressionData, train_regression
 from router_neural.tokens import TokenCounter
-from router_neural.training import LoopState, default_device, seed_everything
+from router_neural.training import EVAL_BATCH, LoopState, default_device, seed_everything
 
 LENGTH_STATE = "length.json"
 
@@ -42,6 +42,8 @@ class DnEmbeddingLengthPredictor(PromptScorer):
     spec_type: ClassVar[type[DnEmbeddingLengthPredictionSpec]] = DnEmbeddingLengthPredictionSpec
     spec: DnEmbeddingLengthPredictionSpec
     network_: LengthNetwork
+    log_shift_: float = 0.0
+    """Added to every predicted log length; chosen on the selection answers by `fit` (see `_median_log_shift`)."""
 
     @property
     def tokenizer(self) -> str:
@@ -108,13 +110,35 @@ class DnEmbeddingLengthPredictor(PromptScorer):
             on_checkpoint=(lambda epoch: checkpoint(self, epoch)) if checkpoint else None, desc=self.spec.model_type,
         )  # fmt: skip
         self.history_ = self.loop_.history
+        self.log_shift_ = self._median_log_shift(table, selection_rows)
+        if self.log_shift_:
+            hooks.log(f"log shift {self.log_shift_:+.4f} (predicted lengths x {np.exp(self.log_shift_):.3f}): the "
+                      "median of log(actual) - log(predicted) on the selection answers")  # fmt: skip
         return self
+
+    @torch.no_grad()
+    def _median_log_shift(self, table: Any, rows: RegressionData) -> float:
+        """The median of target - predicted log length over `rows` (0 without rows): added to every prediction, it
+        makes the median predicted / actual ratio 1 on them. MSE in log space fits the mean of log length; this
+        moves the fit to the median, which the ratio metrics read."""
+        if len(rows) == 0:
+            return 0.0
+        self.network_.eval()
+        device = next(self.network_.parameters()).device
+        index, models, target = rows.tensors(device)
+        predicted = torch.cat([self._forward(table, index[i : i + EVAL_BATCH], models[i : i + EVAL_BATCH])
+                               for i in range(0, len(rows), EVAL_BATCH)])  # fmt: skip
+        return float(torch.median(target - predicted.float()))
 
     def _build(self, vectors: torch.Tensor, offsets: torch.Tensor) -> LengthNetwork:
         spec = self.spec
         return LengthNetwork(self.dims_["prompt_dim"], self.dims_["feature_dim"], vectors, offsets,
                              spec.model_id_embedding_dim, spec.input_proj_dim, list(spec.hidden_dims), spec.dropout,
                              spec.use_skip_connections)  # fmt: skip
+
+    def report(self) -> dict[str, Any]:
+        """The epoch kept and the log shift chosen on the selection answers."""
+        return super().report() | {"log_shift": self.log_shift_}
 
     # -- inference ---------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -133,7 +157,8 @@ class DnEmbeddingLengthPredictor(PromptScorer):
         for start in range(0, len(prompts), step):
             rows = torch.arange(start, min(start + step, len(prompts)), device=device)
             logs = self._forward(table, rows.repeat_interleave(len(ids)), ids.repeat(len(rows)))
-            out[start : start + len(rows)] = logs.view(len(rows), len(ids)).double().exp().cpu().numpy()
+            logs = logs.view(len(rows), len(ids)).double() + self.log_shift_
+            out[start : start + len(rows)] = logs.exp().cpu().numpy()
         return out
 
     def score(self, prompts: Sequence[str], models: Sequence[str], batch_size: int = 128) -> np.ndarray:
@@ -153,7 +178,8 @@ class DnEmbeddingLengthPredictor(PromptScorer):
     def _save_extra(self, directory: Path) -> None:
         # A stage learned here has its spec in this model's spec (embedding_spec); a copied one keeps its own.
         self.stage_.save(directory, with_spec=self.spec.embedding_spec is None)
-        state = {"tokenizer": self.spec.tokenizer, "target": "log(tokens)", "baseline": self.baseline_.to_json()}
+        state = {"tokenizer": self.spec.tokenizer, "target": "log(tokens)", "baseline": self.baseline_.to_json(),
+                 "log_shift": self.log_shift_}  # fmt: skip
         (directory / LENGTH_STATE).write_text(json.dumps(state, indent=1) + "\n")
 
     def _load_extra(self, directory: Path) -> None:
@@ -164,5 +190,6 @@ class DnEmbeddingLengthPredictor(PromptScorer):
                             f"says {self.spec.tokenizer!r}")  # fmt: skip
         try:
             self.baseline_ = MedianBaseline.from_json(state["baseline"])
+            self.log_shift_ = float(state.get("log_shift", 0.0))  # models saved before the shift existed: none
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise DataError(f"{directory / LENGTH_STATE}: damaged baseline ({error})") from None

@@ -17,11 +17,16 @@ Needs the `export` extra (torch, router-neural, onnx). The directory (format ver
                        the input blocks and the LLM-embedding table (see router_runtime.trees); model.onnx etc.
                        only with the prompt_embedding input, scaler.json only with prompt_features
     calibration.json   the saved model's logistic link, when it has one
+    length.json        dn_embedding_length_prediction only (kind "length"): tokenizer lengths are counted in, the
+                       target (log tokens), the known models, the unseen-model fallback and the log shift; the head
+                       (head.json) predicts log tokens with one extra last row, the fallback of unseen models
 
 Models the source never saw score NaN; `router_core.scoring.score_models` gives them the mean of the known
 candidates, as for the saved model. Before anything is written, the export is scored against the torch model on a
 fixed set of prompts: fp32 must agree within 1e-4 (max abs), int8 must keep a Spearman correlation of 0.99 and
-the same best model for 95% of prompts; otherwise a `ParityError` is raised and nothing is written.
+the same best model for 95% of prompts; otherwise a `ParityError` is raised and nothing is written. A length
+model's predicted lengths (its known models and one unseen name) must agree within a relative 1e-4 in fp32 and
+keep a Spearman correlation of 0.99 in int8.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from router_core.errors import UserError
 from router_core.evaluation import CALIBRATION_FILE
 from router_core.store import ModelStore, SavedModel
 from router_runtime.encoder import ENCODER_JSON, ENCODER_ONNX, TOKENIZER
-from router_runtime.exported import SCALER, SCORES, load_exported
+from router_runtime.exported import LENGTH, LENGTH_FALLBACK, SCALER, SCORES, load_exported, load_exported_length
 from router_runtime.head import save_head
 from router_runtime.manifest import MANIFEST, write_manifest
 from router_runtime.trees import save_trees
@@ -57,6 +62,10 @@ except ImportError as error:  # pragma: no cover - depends on the install
 log = logging.getLogger(__name__)
 Quantize = Literal["none", "int8"]
 FP32_MAX_ABS, INT8_SPEARMAN, INT8_TOP1 = 1e-4, 0.99, 0.95
+FP32_MAX_REL = 1e-4
+"""Length models: the largest relative difference of fp32 predicted lengths from the torch model's."""
+PARITY_UNSEEN = "parity-check-unseen-model"
+"""A model name no length model knows, predicted in the parity check so the unseen-model fallback is checked too."""
 N_PARITY_PROMPTS = 96
 OPSET = 17
 BERT_LIKE = frozenset({"bert", "roberta", "xlm-roberta", "distilbert", "camembert", "electra"})
@@ -81,12 +90,12 @@ def export_model(source: SavedModel | str, output: str | Path, quantize: Quantiz
     """
     if quantize not in ("none", "int8"):
         raise UserError(f"quantize must be 'none' or 'int8', not {quantize!r}")
-    from router_core.pipeline import load_scorer
+    from router_core.pipeline import load_model
 
     saved = source if isinstance(source, SavedModel) else ModelStore().resolve(source)
     output = Path(output)
     _check_output(output)
-    scorer = load_scorer(saved)
+    scorer = load_model(saved)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
     try:
@@ -148,15 +157,32 @@ def _write_contents(scorer: Any, saved: SavedModel, directory: Path, quantize: Q
         return _check(directory, scorer, prompts[:8], "none", fields, [*files, SCORES])
     if spec.model_type == "gradient_boosting":
         return _write_trees(scorer, directory, quantize, prompts, fields, files)
-    from router_runtime.backends.torch import head_of
+    from router_runtime.backends.torch import head_of, length_head_of
 
-    files += save_head(head_of(scorer), directory)
+    length = spec.task == "length"
+    files += save_head(length_head_of(scorer) if length else head_of(scorer), directory)
     if spec.use_prompt_features:
         (directory / SCALER).write_text(json.dumps(scorer.scaler_.to_json(), indent=1) + "\n")
         files.append(SCALER)
     fields |= {"kind": "prompt_aware", "use_prompt_features": bool(spec.use_prompt_features)}
-    files += export_encoder(spec.embedding_model_name, directory)
-    write_manifest(directory, fields | {"quantize": "none"}, files)
+    if length:
+        files.append(_write_length_state(scorer, directory))
+        fields |= {"kind": "length", "tokenizer": scorer.tokenizer, "unseen_models": LENGTH_FALLBACK}
+    return _with_encoder(scorer, directory, quantize, prompts, fields, files)
+
+
+def _write_length_state(predictor: Any, directory: Path) -> str:
+    """length.json of a length model (see the module docstring); returns its name."""
+    state = {"tokenizer": predictor.tokenizer, "target": "log(tokens)", "models": list(predictor.known_models),
+             "unseen_models": LENGTH_FALLBACK, "log_shift": float(getattr(predictor, "log_shift_", 0.0))}  # fmt: skip
+    (directory / LENGTH).write_text(json.dumps(state, indent=1) + "\n")
+    return LENGTH
+
+
+def _with_encoder(scorer: Any, directory: Path, quantize: Quantize, prompts: list[str], fields: dict[str, Any],
+                  files: list[str]) -> dict[str, Any]:  # fmt: skip
+    """Add the encoder, check fp32 parity, and with int8 quantise the encoder and check again."""
+    files = [*files, *export_encoder(scorer.spec.embedding_model_name, directory)]
     fields = _check(directory, scorer, prompts, "none", fields | {"quantize": "none"}, files)
     if quantize == "int8":
         quantize_encoder(directory)
@@ -177,19 +203,16 @@ def _write_trees(scorer: Any, directory: Path, quantize: Quantize, prompts: list
         if quantize == "int8":
             log.info("%s has no prompt encoder; int8 quantisation does not apply, exporting fp32", scorer.spec.model_type)
         return _check(directory, scorer, prompts, "none", fields | {"quantize": "none"}, files)
-    files += export_encoder(scorer.spec.embedding_model_name, directory)
-    fields = _check(directory, scorer, prompts, "none", fields | {"quantize": "none"}, files)
-    if quantize == "int8":
-        quantize_encoder(directory)
-        fields = _check(directory, scorer, prompts, "int8", fields | {"quantize": "int8"}, files)
-    return fields
+    return _with_encoder(scorer, directory, quantize, prompts, fields, files)
 
 
 def _check(directory: Path, scorer: Any, prompts: list[str], quantize: Quantize, fields: dict[str, Any],
            files: list[str]) -> dict[str, Any]:  # fmt: skip
-    """Score `prompts` with the export and the torch model; raise ParityError outside the bounds, else write the
-    manifest with the measured agreement."""
+    """Score `prompts` with the export and the torch model (a length model: predict their lengths); raise
+    ParityError outside the bounds, else write the manifest with the measured agreement."""
     write_manifest(directory, fields, files)
+    if fields["kind"] == "length":
+        return _check_lengths(directory, scorer, prompts, quantize, fields, files)
     models = list(scorer.known_models)
     with torch.no_grad():
         expected = np.asarray(scorer.score(prompts, models), dtype=np.float64)
@@ -206,6 +229,34 @@ def _check(directory: Path, scorer: Any, prompts: list[str], quantize: Quantize,
     fields = fields | {"parity": {"n_prompts": len(prompts), "n_models": len(models), **parity}}
     write_manifest(directory, fields, files)
     return fields
+
+
+def _check_lengths(directory: Path, predictor: Any, prompts: list[str], quantize: Quantize, fields: dict[str, Any],
+                   files: list[str]) -> dict[str, Any]:  # fmt: skip
+    """`_check` of a length model: predicted lengths of the known models and one unseen name."""
+    models = [*predictor.known_models, PARITY_UNSEEN]
+    with torch.no_grad():
+        expected = np.asarray(predictor.predict_lengths(prompts, models), dtype=np.float64)
+    actual = load_exported_length(directory).predict_lengths(prompts, models)
+    parity = length_parity_stats(expected, actual)
+    log.info("length parity (%s) on %d prompts: %s", quantize, len(prompts), parity)
+    if quantize == "none" and not parity["max_rel_diff"] <= FP32_MAX_REL:
+        raise ParityError(f"export refused: fp32 predicted lengths differ from the torch model's by up to "
+                          f"{parity['max_rel_diff']:.3g} relative (bound {FP32_MAX_REL}) on {len(prompts)} sample "
+                          "prompts")  # fmt: skip
+    if quantize == "int8" and not parity["spearman"] >= INT8_SPEARMAN:
+        raise ParityError(f"export refused: int8 predicted lengths keep Spearman {parity['spearman']:.4f} (bound "
+                          f"{INT8_SPEARMAN}); export without --quantize")  # fmt: skip
+    fields = fields | {"parity": {"n_prompts": len(prompts), "n_models": len(models), **parity}}
+    write_manifest(directory, fields, files)
+    return fields
+
+
+def length_parity_stats(expected: np.ndarray, actual: np.ndarray) -> dict[str, float]:
+    """Max relative difference |actual / expected - 1| of predicted lengths (all > 0) and their Spearman correlation."""
+    relative = float(np.abs(actual / expected - 1.0).max(initial=0.0)) if expected.size else 0.0
+    return {"max_rel_diff": relative if np.isfinite(relative) else float("inf"),
+            "spearman": parity_stats(expected, actual)["spearman"]}  # fmt: skip
 
 
 def parity_stats(expected: np.ndarray, actual: np.ndarray) -> dict[str, float]:

@@ -25,7 +25,10 @@ from router_runtime.head import Head, load_head, score_rows
 from router_runtime.manifest import read_manifest
 from router_runtime.trees import TreeHead
 
-SCALER, SCORES = "scaler.json", "scores.json"
+SCALER, SCORES, LENGTH = "scaler.json", "scores.json", "length.json"
+UNSEEN_ROW = "(unseen model)"
+"""Name of the last row of a length model's head: the fallback of every model the source never saw."""
+LENGTH_FALLBACK = "the mean LLM embedding, model-ID vector and offset of the known models (the last head row)"
 
 
 class ExportedScorer:
@@ -85,8 +88,39 @@ class ExportedScorer:
         return out
 
 
+class ExportedLengthPredictor(ExportedScorer):
+    """A length model (dn_embedding_length_prediction) read from an exported directory: the ONNX encoder and the
+    numpy head predict log tokens; `predict_lengths` answers for every model (unseen ones get the fallback row)."""
+
+    def __init__(self, manifest: dict[str, Any], state: dict[str, Any], encoder: OnnxEncoder,
+                 scaler: PromptFeatureScaler | None, head: Head) -> None:  # fmt: skip
+        super().__init__(manifest, head.models[:-1], encoder=encoder, scaler=scaler, head=partial(score_rows, head))
+        self.state = state
+        self._fallback = len(head.models) - 1
+
+    @property
+    def tokenizer(self) -> str:
+        """Name of the tokenizer lengths are counted in."""
+        return str(self.state["tokenizer"])
+
+    def predict_lengths(self, prompts: Sequence[str], models: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        """Predicted answer lengths in tokens, shape (n_prompts, n_models), float64, all finite and positive."""
+        out = np.zeros((len(prompts), len(models)))
+        if not prompts or not models:
+            return out
+        rows = np.array([self._index.get(m, self._fallback) for m in models], dtype=np.int64)
+        assert self._head is not None
+        logs = self._head(self.prompt_inputs(list(prompts), max(batch_size, 1)), rows)
+        return np.exp(logs.astype(np.float64))
+
+    def score(self, prompts: Sequence[str], models: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        """Refused: a length model predicts lengths (`predict_lengths`), not preference scores."""
+        raise TypeError(f"{self.model_type} predicts answer lengths (predict_lengths), not scores")
+
+
 def load_exported(directory: str | Path, backend: str = "auto", threads: int | None = None) -> ExportedScorer:
-    """Load an exported model directory (read only) for scoring on `backend` ("auto", "onnx" or "triton").
+    """Load an exported model directory (read only) for scoring on `backend` ("auto", "onnx" or "triton"); a length
+    model (manifest kind "length") loads as an `ExportedLengthPredictor` (numpy head; the backend does not apply).
 
     Args:
         directory: what `router_runtime.export.export_model` wrote.
@@ -103,8 +137,33 @@ def load_exported(directory: str | Path, backend: str = "auto", threads: int | N
                               backend="table")  # fmt: skip
     if manifest.get("kind") == "trees":
         return _load_trees(directory, manifest, threads)
+    if manifest.get("kind") == "length":
+        return load_exported_length(directory, threads, manifest)
     chosen = select_backend(backend, exported=True)
     head = load_head(directory)
+    scaler, encoder = _prompt_stage(directory, manifest, head, threads)
+    return ExportedScorer(manifest, head.models, encoder=encoder, scaler=scaler, head=_runner(head, chosen),
+                          backend=chosen)  # fmt: skip
+
+
+def load_exported_length(directory: str | Path, threads: int | None = None,
+                         manifest: dict[str, Any] | None = None) -> ExportedLengthPredictor:  # fmt: skip
+    """An exported length model; a UserError when `directory` holds another kind of export."""
+    directory = Path(directory)
+    manifest = manifest or read_manifest(directory)
+    if manifest.get("kind") != "length":
+        raise UserError(f"exported model {directory} is a {manifest.get('model_type')} scorer, not a length model")
+    head = load_head(directory)
+    state = json.loads((directory / LENGTH).read_text())
+    if head.models[-1] != UNSEEN_ROW or list(head.models[:-1]) != state.get("models"):
+        raise UserError(f"exported model {directory}: {LENGTH} and the head disagree on the models")
+    scaler, encoder = _prompt_stage(directory, manifest, head, threads)
+    return ExportedLengthPredictor(manifest, state, encoder, scaler, head)
+
+
+def _prompt_stage(directory: Path, manifest: dict[str, Any], head: Head,
+                  threads: int | None) -> tuple[PromptFeatureScaler | None, OnnxEncoder]:  # fmt: skip
+    """The feature scaler (when the model uses prompt features) and the ONNX encoder, checked against the head."""
     scaler = PromptFeatureScaler.from_json(json.loads((directory / SCALER).read_text())) if manifest[
         "use_prompt_features"] else None  # fmt: skip
     encoder = OnnxEncoder(directory, threads, cuda=cuda_available())
@@ -112,8 +171,7 @@ def load_exported(directory: str | Path, backend: str = "auto", threads: int | N
     if encoder.dimension != expected:
         raise UserError(f"exported model {directory}: the encoder gives {encoder.dimension} values, the head expects "
                         f"{expected}")  # fmt: skip
-    return ExportedScorer(manifest, head.models, encoder=encoder, scaler=scaler, head=_runner(head, chosen),
-                          backend=chosen)  # fmt: skip
+    return scaler, encoder
 
 
 def _load_trees(directory: Path, manifest: dict[str, Any], threads: int | None) -> ExportedScorer:

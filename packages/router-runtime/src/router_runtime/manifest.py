@@ -16,7 +16,8 @@ FORMAT_VERSION = 1
 _PACKAGES = ("router-core", "router-neural", "router-runtime", "numpy", "torch", "onnx", "onnxruntime",
              "onnxruntime-gpu", "tokenizers", "sentence-transformers", "transformers", "xgboost")  # fmt: skip
 KNOWN_FILES = frozenset({"model.onnx", "tokenizer.json", "encoder.json", "scaler.json", "head.json",
-                         "head.safetensors", "scores.json", "calibration.json", "booster.json", "trees.json"})  # fmt: skip
+                         "head.safetensors", "scores.json", "calibration.json", "booster.json", "trees.json",
+                         "length.json"})  # fmt: skip
 """Every file name an exported directory may hold (a manifest naming anything else is refused)."""
 
 

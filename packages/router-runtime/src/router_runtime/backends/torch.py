@@ -10,13 +10,14 @@ from typing import Any
 import numpy as np
 
 from router_core.errors import UserError
-from router_runtime.head import Head, Layer, Projection, check_head
+from router_runtime.exported import UNSEEN_ROW
+from router_runtime.head import Head, Layer, Projection, check_head, leaky_relu
 
 try:
     import torch
     from torch import nn
 
-    from router_neural.networks import DenseNetwork, DnEmbeddingNetwork
+    from router_neural.networks import DenseNetwork, DnEmbeddingNetwork, LengthNetwork
 except ImportError as error:  # pragma: no cover - depends on the install
     raise UserError("the torch backend needs torch: install router-runtime[export]") from error
 
@@ -103,23 +104,53 @@ def _block_layer(block: nn.Module) -> tuple[Layer, np.ndarray | None]:
 
 def _dn_head(network: DnEmbeddingNetwork, models: tuple[str, ...]) -> Head:
     """DnEmbeddingNetwork: projections of the prompt (and features), residual blocks over [u, proj(LLM vector)]."""
+    vectors = _np(network.get_buffer("llm_vectors"))[: len(models)]
+    return _projected_head(network, models, _llm_side(network, vectors), _model_bias(network, len(models)))
+
+
+def _llm_side(network: DnEmbeddingNetwork | LengthNetwork, vectors: np.ndarray) -> np.ndarray:
+    """LeakyReLU(llm_proj(vectors)), shape (k, proj_dim), of LLM embeddings (k, d_llm)."""
+    llm = _linears(network.llm_proj)[0]
+    return leaky_relu(vectors @ _np(llm.weight).T + _bias(llm))
+
+
+def _projected_head(network: DnEmbeddingNetwork | LengthNetwork, models: tuple[str, ...], model_inputs: np.ndarray,
+                    model_bias: np.ndarray) -> Head:  # fmt: skip
+    """The `Head` of a network whose first block reads [proj(prompt emb), proj(features), model inputs]: the
+    prompt projections as its prompt stage, the model inputs (k, width) folded into the per-model side."""
     projections = [_projection(network.prompt_proj, 0)]
     if network.feature_proj is not None:
         projections.append(_projection(network.feature_proj, network.prompt_dim))
     u_dim = sum(p.weight.shape[0] for p in projections)
-    llm = _linears(network.llm_proj)[0]
-    vectors = _np(network.get_buffer("llm_vectors"))[: len(models)] @ _np(llm.weight).T + _bias(llm)
-    model_vectors = np.where(vectors > 0, vectors, 0.1 * vectors).astype(np.float32)  # (k, proj_dim)
     blocks = [_block_layer(block) for block in network.blocks]
     first, first_shortcut = blocks[0]
-    model_shortcut = model_vectors @ first_shortcut[:, u_dim:].T if first_shortcut is not None else None
+    model_shortcut = model_inputs @ first_shortcut[:, u_dim:].T if first_shortcut is not None else None
     layer0 = Layer(first.weight[:, :u_dim].copy(), first.bias, first.norm_weight, first.norm_bias, first.norm_eps,
                    first_shortcut[:, :u_dim].copy() if first_shortcut is not None else None)  # fmt: skip
     out = network.head
     input_dim = network.prompt_dim + (projections[1].stop - projections[1].start if len(projections) > 1 else 0)
     return Head(models, input_dim, tuple(projections), (layer0, *(b for b, _ in blocks[1:])),
-                model_vectors @ first.weight[:, u_dim:].T, model_shortcut, _np(out.weight)[0], float(_bias(out)[0]),
-                _model_bias(network, len(models)))  # fmt: skip
+                model_inputs @ first.weight[:, u_dim:].T, model_shortcut, _np(out.weight)[0], float(_bias(out)[0]),
+                model_bias)  # fmt: skip
+
+
+def length_head_of(predictor: Any) -> Head:
+    """The `Head` of a fitted dn_embedding_length_prediction model: log length over its known models plus one last
+    row, `UNSEEN_ROW`, with the network's unseen-model fallback (the mean LLM embedding, ID vector and offset);
+    `base` holds the predictor's log shift (`log_shift_`)."""
+    network = predictor.network_
+    if not isinstance(network, LengthNetwork):
+        raise UserError(f"cannot read the length head of a {type(network).__name__}: only LengthNetwork exports")
+    k = len(predictor.models_)
+    llm = network.get_buffer("llm_vectors")
+    vectors = torch.cat([llm[:k], llm.mean(0, keepdim=True)])
+    ids = torch.cat([network.id_embedding.weight[:k], network.id_embedding.weight.mean(0, keepdim=True)])
+    offsets = torch.cat([network.offset[:k], network.offset.mean().reshape(1)])
+    inputs = np.concatenate([_llm_side(network, _np(vectors)), _np(ids)], axis=1)
+    head = _projected_head(network, (*predictor.models_, UNSEEN_ROW), inputs, _np(offsets))
+    head = head.with_base(np.full(k + 1, float(getattr(predictor, "log_shift_", 0.0))), 1.0)
+    check_head(head)
+    return head
 
 
 def load_torch_scorer(ref: str) -> Any:
