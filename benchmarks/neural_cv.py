@@ -6,7 +6,7 @@ Writes benchmarks/results/neural_cv.json. Every model is its `training_specs/<ty
 rare-model threshold lowered to 20 for these small data sets (said in the JSON), trained the way `router-cli
 train` trains it: the four other folds are split by the pipeline (`prepare_split`, validation_split 0, the
 default selection_split) into fitting and selection battles, `fit_on_split` fits the base model and the scorer,
-and the calibration link is fitted on the selection battles. The held-out fold's battles with prompt text (the same pairs for every model) are only scored, with
+and the calibration link comes from `calibration_link` (fitted on the selection battles; 1 for a scorer over a base). The held-out fold's battles with prompt text (the same pairs for every model) are only scored, with
 `router_core.evaluation.evaluate` (accuracy on pairs of known models, log-loss, every pair with the unknown-model
 fallback, coverage, and the prompt-sensitivity figure).
 """
