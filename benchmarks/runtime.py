@@ -173,7 +173,7 @@ def in_process(ref: str, exports: dict[str, Path], prompts: list[str]) -> dict:
     single = {"torch": latency(lambda: torch_scorer.score([SHORT_PROMPT], models))}
     for name, scorer in exported.items():
         single[name] = latency(lambda s=scorer: s.score([SHORT_PROMPT], models))
-    n_tokens = len(next(iter(exported.values()))._encoder.tokenize([SHORT_PROMPT])[0])
+    n_tokens = len(next(iter(exported.values()))._encoder.tokenizer.tokenize([SHORT_PROMPT])[0])
     return {"encoder_prompts_per_s": encoder, "head_scores_per_s_1000x64": head_rates,
             "single_prompt_x64": single | {"tokens": n_tokens}, "torch_threads": torch.get_num_threads()}  # fmt: skip
 

@@ -1,9 +1,8 @@
-"""The epoch loop of per-(prompt, model) regression (dn_embedding_length_prediction): MSE on a target per row,
-shuffled batches, best-epoch restore and resume, on the same pieces as the pairwise loop in `training.py`."""
+"""Per-(prompt, model) regression (dn_embedding_length_prediction): MSE on a target per row, trained by the epoch
+loop of `training.py` (`run_epochs`) with its shuffling, best-epoch restore and resume."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +13,7 @@ from torch import Tensor, nn
 
 from router_core.errors import DataError
 from router_core.scorer import RunConfig, TrainHooks
-from router_neural.optim import build_optimizer
-from router_neural.training import EVAL_BATCH, LoopState, ScoreFn, _copy_state, _restore_optimizer, _restore_state
+from router_neural.training import EVAL_BATCH, EpochTask, LoopState, ScoreFn, run_epochs
 
 
 @dataclass
@@ -67,59 +65,39 @@ def train_regression(
     on_checkpoint: Callable[[int], None] | None = None,
     desc: str = "train",
 ) -> LoopState:
-    """Train `module` for `run.epochs` epochs on the MSE of `predict(rows, models)` against `target`, and restore
-    the epoch with the lowest `selection` MSE (train MSE without selection rows).
+    """Train `module` (`run_epochs`) on the MSE of `predict(rows, models)` against `target`, and restore the epoch
+    with the lowest `selection` MSE (train MSE without selection rows).
 
-    `spec` supplies `optimizer` and `gradient_clip`. With `previous` (resume), optimizer and schedule continue from
-    their saved state, epoch numbers continue, and the starting weights compete with every new epoch for "best".
-    Records hold `train_loss` / `selection_loss` (MSE) and `selection_rmse` (its square root).
+    `spec` supplies `optimizer` and `gradient_clip`; `previous` resumes as in `run_epochs`. Records hold
+    `train_loss` / `selection_loss` (MSE) and `selection_rmse` (its square root).
     """
     if len(train) == 0:
         raise DataError("no training rows to regress on")
     device = next(module.parameters()).device
-    optimizer, scheduler = build_optimizer(spec.optimizer, module)
-    state = previous or LoopState()
-    _restore_optimizer(optimizer, scheduler, state, hooks)
-    start, history = state.epochs_completed, list(state.history)
-    rng = np.random.default_rng(run.seed + start)
     rows, models, target = train.tensors(device)
     use_val = len(selection) > 0
-    best_loss = mean_squared_error(module, predict, selection, device) if start > 0 and use_val else float("inf")
-    best_state, best_epoch = _copy_state(module), state.best_epoch
+    initial_key = None
+    if previous is not None and previous.epochs_completed > 0 and use_val:  # resuming: the loaded weights compete
+        initial_key = (-mean_squared_error(module, predict, selection, device),)
     n = len(train)
-    for epoch in range(start + 1, start + run.epochs + 1):
-        began = time.perf_counter()
-        module.train()
-        order = torch.as_tensor(rng.permutation(n), device=device)
-        loss_sum = torch.zeros((), device=device)  # synced once per epoch
-        for begin in hooks.bar(range(0, n, run.batch_size), desc=f"{desc} {epoch}/{start + run.epochs}"):
-            idx = order[begin : begin + run.batch_size]
-            errors = (predict(rows[idx], models[idx]) - target[idx]) ** 2
-            optimizer.zero_grad(set_to_none=True)
-            errors.mean().backward()
-            if spec.gradient_clip is not None:
-                nn.utils.clip_grad_norm_(module.parameters(), spec.gradient_clip)
-            optimizer.step()
-            loss_sum += errors.detach().sum()
-        lr = optimizer.param_groups[0]["lr"]
-        if scheduler is not None:
-            scheduler.step()
-        record = {"epoch": epoch, "train_loss": float(loss_sum) / n, "lr": lr}
-        record["selection_loss"] = mean_squared_error(module, predict, selection, device)
-        record["selection_rmse"] = float(np.sqrt(record["selection_loss"]))
-        key = record["selection_loss"] if use_val else record["train_loss"]
-        if key < best_loss:
-            best_loss, best_state, best_epoch = key, _copy_state(module), epoch
-            record["best"] = 1.0
-        record["seconds"] = time.perf_counter() - began
-        history.append(record)
-        if epoch % run.print_every == 0 or epoch == start + run.epochs:
-            hooks.log(f"epoch {epoch}: train MSE {record['train_loss']:.4f}, selection MSE {record['selection_loss']:.4f}"
-                      f" (best epoch {best_epoch}), lr {lr:.3g}")  # fmt: skip
-        hooks.epoch_done(record, epoch)
-        if on_checkpoint is not None and run.save_every and epoch % run.save_every == 0:
-            on_checkpoint(epoch)
-    _restore_state(module, best_state)
-    module.eval()
-    return LoopState(start + run.epochs, best_epoch, optimizer.state_dict(),
-                     scheduler.state_dict() if scheduler is not None else None, history)
+
+    def batch(idx: Tensor) -> tuple[Tensor, Tensor]:
+        errors = (predict(rows[idx], models[idx]) - target[idx]) ** 2
+        stats = torch.stack([errors.detach().sum(), torch.tensor(float(len(idx)), device=errors.device)])
+        return errors.mean(), stats
+
+    def selection_fields() -> dict[str, float]:
+        mse = mean_squared_error(module, predict, selection, device)
+        return {"selection_loss": mse, "selection_rmse": float(np.sqrt(mse))}
+
+    def key(record: dict[str, float]) -> tuple[float, ...]:
+        return (-record["selection_loss" if use_val else "train_loss"],)
+
+    def line(record: dict[str, float], best_epoch: int | None) -> str:
+        return (f"epoch {record['epoch']}: train MSE {record['train_loss']:.4f}, selection MSE "
+                f"{record['selection_loss']:.4f} (best epoch {best_epoch}), lr {record['lr']:.3g}")  # fmt: skip
+
+    task = EpochTask(n, lambda rng: rng.permutation(n), batch, lambda sums: {"train_loss": float(sums[0]) / n},
+                     selection_fields, key, line)  # fmt: skip
+    return run_epochs(module, task, spec, run, hooks, previous=previous, initial_key=initial_key,
+                      on_checkpoint=on_checkpoint, desc=desc)  # fmt: skip

@@ -148,13 +148,97 @@ def _to_device(data: PairData, device: torch.device) -> dict[str, Tensor]:
             for name in ("rows", "model_a", "model_b", "winner")}  # fmt: skip
 
 
-def _better(candidate: tuple[float, float], best: tuple[float, float] | None) -> bool:
-    """Higher accuracy wins; equal accuracy is broken by lower loss (NaN never wins)."""
+def _better(candidate: tuple[float, ...], best: tuple[float, ...] | None) -> bool:
+    """Keys compare lexicographically, higher is better; NaN never wins (the first key always does)."""
     if best is None:
         return True
-    if np.isnan(candidate[0]):
+    if any(np.isnan(value) for value in candidate):
         return False
-    return candidate[0] > best[0] or (candidate[0] == best[0] and candidate[1] < best[1])
+    return candidate > best
+
+
+@dataclass(frozen=True)
+class EpochTask:
+    """What one training loop hands `run_epochs`: the parts in which pairwise and regression training differ.
+
+    Attributes:
+        n: rows (battles, or (prompt, model) rows) per epoch.
+        order: the epoch's row order, drawn from the loop's generator (seeded by `run.seed` and the start epoch).
+        batch: global batch indices (on the device) -> (the loss to minimise, a 1-d tensor of sums to add up over
+            the epoch, first the loss sum and last the number of rows this process saw).
+        epoch_record: the epoch's summed stats -> its train fields (`train_loss`, ...).
+        selection: -> the selection fields of the record (`selection_loss`, ...), after the epoch.
+        key: the record -> the key the best epoch maximises (`_better`).
+        line: (record, best epoch) -> the line logged every `print_every` epochs.
+    """
+
+    n: int
+    order: Callable[[np.random.Generator], np.ndarray]
+    batch: Callable[[Tensor], tuple[Tensor, Tensor]]
+    epoch_record: Callable[[Tensor], dict[str, float]]
+    selection: Callable[[], dict[str, float]]
+    key: Callable[[dict[str, float]], tuple[float, ...]]
+    line: Callable[[dict[str, float], int | None], str]
+    postfix: Callable[[Tensor], dict[str, str]] | None = None
+
+
+def run_epochs(module: nn.Module, task: EpochTask, spec: Any, run: RunConfig, hooks: TrainHooks, *,
+               previous: LoopState | None, initial_key: tuple[float, ...] | None = None,
+               lr_scale: Mapping[str, float] | None = None, on_checkpoint: Callable[[int], None] | None = None,
+               desc: str = "train") -> LoopState:  # fmt: skip
+    """The epoch loop every neural model trains with: `run.epochs` epochs of shuffled batches (optimizer step with
+    `spec.gradient_clip`, LR schedule, progress bar), one record per epoch, checkpoints every `run.save_every`, and
+    at the end the weights of the epoch with the best `task.key` restored.
+
+    `spec` supplies `optimizer` and `gradient_clip`; `lr_scale` multiplies the learning rates of named submodules
+    (`build_optimizer`). With `previous` (resume), optimizer and schedule continue from their saved state, epoch
+    numbers continue, and the starting weights (whose key is `initial_key`) compete with every new epoch.
+    """
+    device = next(module.parameters()).device
+    optimizer, scheduler = build_optimizer(spec.optimizer, module, lr_scale)
+    state = previous or LoopState()
+    _restore_optimizer(optimizer, scheduler, state, hooks)
+    start = state.epochs_completed
+    history = list(state.history)
+    rng = np.random.default_rng(run.seed + start)
+    best_key, best_state, best_epoch = initial_key, _copy_state(module), state.best_epoch
+    clip = spec.gradient_clip
+    for epoch in range(start + 1, start + run.epochs + 1):
+        began = time.perf_counter()
+        module.train()
+        order = torch.as_tensor(task.order(rng), device=device)
+        sums: Tensor | None = None  # synced once per epoch
+        bar = hooks.bar(range(0, task.n, run.batch_size), desc=f"{desc} {epoch}/{start + run.epochs}")
+        for step, begin in enumerate(bar):
+            loss, stats = task.batch(order[begin : begin + run.batch_size])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip is not None:
+                nn.utils.clip_grad_norm_(module.parameters(), clip)
+            optimizer.step()
+            sums = stats.detach() if sums is None else sums + stats.detach()
+            if task.postfix is not None and step % 20 == 0 and not getattr(bar, "disable", True):
+                bar.set_postfix(task.postfix(sums))
+        lr = optimizer.param_groups[0]["lr"]
+        if scheduler is not None:
+            scheduler.step()
+        assert sums is not None, "an epoch has at least one batch"
+        record = {"epoch": epoch, **task.epoch_record(sums), "lr": lr, **task.selection()}
+        key = task.key(record)
+        if _better(key, best_key):
+            best_key, best_state, best_epoch = key, _copy_state(module), epoch
+            record["best"] = 1.0
+        record["seconds"] = time.perf_counter() - began
+        history.append(record)
+        if epoch % run.print_every == 0 or epoch == start + run.epochs:
+            hooks.log(task.line(record, best_epoch))
+        hooks.epoch_done(record, epoch)
+        if on_checkpoint is not None and run.save_every and epoch % run.save_every == 0:
+            on_checkpoint(epoch)
+    _restore_state(module, best_state)
+    module.eval()
+    return LoopState(start + run.epochs, best_epoch, optimizer.state_dict(),
+                     scheduler.state_dict() if scheduler is not None else None, history)
 
 
 def train_pairs(
@@ -174,16 +258,15 @@ def train_pairs(
     offset: Tensor | None = None,
     residual_penalty: float = 0.0,
 ) -> LoopState:
-    """Train `module` for `run.epochs` epochs and restore the epoch with the best accuracy on `selection`.
+    """Train `module` on the pairwise loss (`run_epochs`) and restore the epoch with the best accuracy on
+    `selection` (ties broken by lower loss; without selection battles, train accuracy decides).
 
     `spec` is the scorer's spec: its loss fields (`PairwiseLossFields`), `optimizer` and `gradient_clip`. With
-    `previous` (resume), optimizer and LR schedule continue from their saved state, epoch numbers continue, and the
-    starting weights compete with every new epoch for "best". `lr_scale` multiplies the learning rates of named
-    submodules (`build_optimizer`). With `offset` ((n_models,), a prompt-agnostic base), a battle's scores are
-    offset[model] + score_fn(...), and `residual_penalty` * mean(score_fn(...)^2) is added to the loss: the network
-    learns a residual over the base, pulled toward zero. Only trainable parameters and buffers are kept for the best epoch, so a frozen
-    (possibly quantised) base is never copied. Ties and both_bad are left out of training when
-    `non_ranking_loss_coeff` is 0 (they would add nothing). Without selection battles, train accuracy decides.
+    `offset` ((n_models,), a prompt-agnostic base), a battle's scores are offset[model] + score_fn(...), and
+    `residual_penalty` * mean(score_fn(...)^2) is added to the loss: the network learns a residual over the base,
+    pulled toward zero. Only trainable parameters and buffers are kept for the best epoch, so a frozen (possibly
+    quantised) base is never copied. Ties and both_bad are left out of training when `non_ranking_loss_coeff` is 0
+    (they would add nothing). Under torchrun each rank trains on its shard of every global batch.
     """
     device = next(module.parameters()).device
     if spec.non_ranking_loss_coeff == 0:
@@ -192,75 +275,53 @@ def train_pairs(
         from router_core.errors import DataError
 
         raise DataError("no training battles the loss can use (all ties / both_bad with non_ranking_loss_coeff 0)")
-    optimizer, scheduler = build_optimizer(spec.optimizer, module, lr_scale)
-    state = previous or LoopState()
-    _restore_optimizer(optimizer, scheduler, state, hooks)
-    start = state.epochs_completed
-    history = list(state.history)
-    rng = np.random.default_rng(run.seed + start)
     probs = sampling_probabilities(train.model_a, train.model_b, n_models) if spec.balance_model_samples else None
     data = _to_device(train, device)
     use_val = int((selection.winner <= B_WINS).sum()) > 0
-    best_key: tuple[float, float] | None = None
-    best_state, best_epoch = _copy_state(module), state.best_epoch
-    if start > 0 and use_val:  # resuming: the loaded weights are the model to beat
+    initial_key = None
+    if previous is not None and previous.epochs_completed > 0 and use_val:  # resuming: the loaded weights compete
         initial = _evaluate_all_ranks(module, score_fn, selection, spec, device, offset)
-        best_key = (initial["accuracy"], initial["loss"])
-    clip = spec.gradient_clip
+        initial_key = (initial["accuracy"], -initial["loss"])
     n = len(train)
     step_fn = distributed.data_parallel(module, score_fn)  # through DDP under torchrun, else score_fn itself
-    for epoch in range(start + 1, start + run.epochs + 1):
-        began = time.perf_counter()
-        module.train()
-        order = rng.choice(n, size=n, p=probs) if probs is not None else rng.permutation(n)
-        order_t = torch.as_tensor(order, device=device)
-        sums = torch.zeros(3, device=device)  # loss sum, correct, decisive: synced once per epoch
-        seen = 0
-        bar = hooks.bar(range(0, n, run.batch_size), desc=f"{desc} {epoch}/{start + run.epochs}")
-        for step, begin in enumerate(bar):
-            batch = order_t[begin : begin + run.batch_size]
-            idx = distributed.local_batch(batch)  # this rank's shard of the global batch (all of it in one process)
-            score_a, score_b, residual = _scores(step_fn, data, idx, offset)
-            winner = data["winner"][idx]
-            losses = _losses(score_a, score_b, winner, spec)
-            mean = distributed.batch_mean  # the mean over the global batch (under DDP, once gradients are averaged)
-            loss = mean(losses, len(batch))
-            if residual_penalty:
-                loss = loss + residual_penalty * mean(residual.square(), 2 * len(batch))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip is not None:
-                nn.utils.clip_grad_norm_(module.parameters(), clip)
-            optimizer.step()
-            with torch.no_grad():
-                sums += torch.stack([losses.sum(), pair_correct(score_a, score_b, winner).sum(),
-                                     (winner <= B_WINS).sum().to(losses.dtype)])  # fmt: skip
-            seen += len(idx)
-            if step % 20 == 0 and not getattr(bar, "disable", True):
-                bar.set_postfix(loss=f"{float(sums[0]) / max(seen, 1):.4f}",
-                                acc=f"{float(sums[1]) / max(float(sums[2]), 1):.4f}")  # fmt: skip
-        lr = optimizer.param_groups[0]["lr"]
-        if scheduler is not None:
-            scheduler.step()
-        loss_sum, correct, decisive = distributed.all_reduce_sum(sums).tolist()
-        record = {"epoch": epoch, "train_loss": loss_sum / n, "train_accuracy": correct / max(decisive, 1), "lr": lr}
+
+    def order(rng: np.random.Generator) -> np.ndarray:
+        return rng.choice(n, size=n, p=probs) if probs is not None else rng.permutation(n)
+
+    def batch(indices: Tensor) -> tuple[Tensor, Tensor]:
+        idx = distributed.local_batch(indices)  # this rank's shard of the global batch (all of it in one process)
+        score_a, score_b, residual = _scores(step_fn, data, idx, offset)
+        winner = data["winner"][idx]
+        losses = _losses(score_a, score_b, winner, spec)
+        mean = distributed.batch_mean  # the mean over the global batch (under DDP, once gradients are averaged)
+        loss = mean(losses, len(indices))
+        if residual_penalty:
+            loss = loss + residual_penalty * mean(residual.square(), 2 * len(indices))
+        with torch.no_grad():
+            stats = torch.stack([losses.sum(), pair_correct(score_a, score_b, winner).sum(),
+                                 (winner <= B_WINS).sum().to(losses.dtype),
+                                 torch.tensor(float(len(idx)), dtype=losses.dtype, device=losses.device)])  # fmt: skip
+        return loss, stats
+
+    def epoch_record(sums: Tensor) -> dict[str, float]:
+        loss_sum, correct, decisive, _ = distributed.all_reduce_sum(sums).tolist()
+        return {"train_loss": loss_sum / n, "train_accuracy": correct / max(decisive, 1)}
+
+    def selection_fields() -> dict[str, float]:
         val = _evaluate_all_ranks(module, score_fn, selection, spec, device, offset)
-        record |= {"selection_loss": val["loss"], "selection_accuracy": val["accuracy"]}
-        key = (val["accuracy"], val["loss"]) if use_val else (record["train_accuracy"], record["train_loss"])
-        if _better(key, best_key):
-            best_key, best_state, best_epoch = key, _copy_state(module), epoch
-            record["best"] = 1.0
-        record["seconds"] = time.perf_counter() - began
-        history.append(record)
-        if epoch % run.print_every == 0 or epoch == start + run.epochs:
-            hooks.log(_line(record, best_epoch))
-        hooks.epoch_done(record, epoch)
-        if on_checkpoint is not None and run.save_every and epoch % run.save_every == 0:
-            on_checkpoint(epoch)
-    _restore_state(module, best_state)
-    module.eval()
-    return LoopState(start + run.epochs, best_epoch, optimizer.state_dict(),
-                     scheduler.state_dict() if scheduler is not None else None, history)
+        return {"selection_loss": val["loss"], "selection_accuracy": val["accuracy"]}
+
+    def key(record: dict[str, float]) -> tuple[float, ...]:
+        which = "selection" if use_val else "train"
+        return record[f"{which}_accuracy"], -record[f"{which}_loss"]
+
+    def postfix(sums: Tensor) -> dict[str, str]:
+        return {"loss": f"{float(sums[0]) / max(float(sums[3]), 1):.4f}",
+                "acc": f"{float(sums[1]) / max(float(sums[2]), 1):.4f}"}  # fmt: skip
+
+    task = EpochTask(n, order, batch, epoch_record, selection_fields, key, _line, postfix)
+    return run_epochs(module, task, spec, run, hooks, previous=previous, initial_key=initial_key, lr_scale=lr_scale,
+                      on_checkpoint=on_checkpoint, desc=desc)  # fmt: skip
 
 
 def _restore_optimizer(optimizer: torch.optim.Optimizer, scheduler: Any, state: LoopState, hooks: TrainHooks) -> None:
