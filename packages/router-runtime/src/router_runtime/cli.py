@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
     parser = argparse.ArgumentParser(prog="router-serve", description="Serve /score and /route over HTTP for one "
-                                     "model (see docs/serving.md).")  # fmt: skip
+                                     "model, and /lengths with --length-model (see docs/serving.md).")  # fmt: skip
     add_serve_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
