@@ -1,4 +1,5 @@
-"""A fast, deterministic prompt-aware scorer for the server tests (the server only needs `score` and `known_models`)."""
+"""A fast, deterministic prompt-aware scorer and length model for the server tests (the server only needs `score` /
+`predict_lengths`, `known_models` and a length model's `tokenizer`)."""
 
 import hashlib
 import threading
@@ -41,3 +42,24 @@ class PlantedScorer:
         known = set(self._known)
         return np.array([[planted_score(p, m) if m in known else np.nan for m in models] for p in prompts],
                         dtype=np.float64).reshape(len(prompts), len(models))  # fmt: skip
+
+
+class PlantedLengths:
+    """A length model: `50 * (2 + planted_score)` tokens for known models, 100 for every other (the fallback);
+    records every call's shape."""
+
+    tokenizer = "planted-tokenizer"
+
+    def __init__(self, known: Sequence[str] = ("alpha", "beta", "gamma")) -> None:
+        self._known = tuple(known)
+        self.calls: list[tuple[list[str], list[str], int]] = []
+
+    @property
+    def known_models(self) -> tuple[str, ...]:
+        return self._known
+
+    def predict_lengths(self, prompts: Sequence[str], models: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        self.calls.append((list(prompts), list(models), batch_size))
+        known = set(self._known)
+        return np.array([[50.0 * (2.0 + planted_score(p, m)) if m in known else 100.0 for m in models]
+                         for p in prompts], dtype=np.float64).reshape(len(prompts), len(models))  # fmt: skip

@@ -94,33 +94,31 @@ def predict_lengths(model: str, backend: str, prompts: list[str], models: list[s
                     threads: int | None = None) -> tuple[Any, str] | None:  # fmt: skip
     """Predicted lengths (n_prompts, n_models) and the model's name when --model is a length model (saved, or an
     exported directory), else None."""
-    if is_exported_dir(model):
-        from router_runtime.manifest import read_manifest
+    from router_runtime.lengths import is_length_model, load_length_model
 
-        if read_manifest(Path(model)).get("kind") != "length":
-            return None
+    if not is_length_model(model):
+        return None
+    if is_exported_dir(model):
         if backend not in ("auto", "onnx"):
             raise UserError(f"{model} is an exported length model; it runs on the onnx backend only (--backend auto "
                             "or onnx)")  # fmt: skip
-        from router_runtime.exported import load_exported_length
+        name = Path(model).resolve().name
+    else:
+        from router_core.store import ModelStore
 
-        predictor = load_exported_length(model, threads)
-        return predictor.predict_lengths(prompts, models, batch_size), Path(model).resolve().name
-    from router_core.pipeline import load_length_predictor, model_task
-    from router_core.store import ModelStore
-
-    saved = ModelStore().resolve(model)
-    if model_task(saved.model_type) != "length":
-        return None
-    if backend not in ("auto", "torch"):
-        raise UserError(f"{saved.ref} is a length model; it runs on the torch backend only (--backend auto or torch), "
-                        "or export it (router-cli export) for onnx")  # fmt: skip
-    return load_length_predictor(saved).predict_lengths(prompts, models, batch_size), saved.name
+        saved = ModelStore().resolve(model)
+        if backend not in ("auto", "torch"):
+            raise UserError(f"{saved.ref} is a length model; it runs on the torch backend only (--backend auto or "
+                            "torch), or export it (router-cli export) for onnx")  # fmt: skip
+        name = saved.name
+    return load_length_model(model, threads).predict_lengths(prompts, models, batch_size), name
 
 
 def is_exported_dir(model: str) -> bool:
     """Whether --model names an exported directory (one holding a manifest.json) rather than TYPE/NAME."""
-    return (Path(model) / "manifest.json").is_file()
+    from router_runtime.lengths import is_exported
+
+    return is_exported(model)
 
 
 def load_for_scoring(model: str, backend: str, threads: int | None = None) -> tuple[Any, str]:

@@ -13,7 +13,7 @@ def add_parser(sub: Any) -> None:
     """Register the subcommand."""
     from router_runtime.cli import add_serve_arguments
 
-    parser = sub.add_parser("serve", help="serve /score and /route over HTTP (see docs/serving.md)")
+    parser = sub.add_parser("serve", help="serve /score and /route (and /lengths with --length-model) over HTTP (see docs/serving.md)")
     add_serve_arguments(parser)
     parser.set_defaults(run=run)
 

@@ -1,7 +1,8 @@
 """`router-serve`: the HTTP server on uvicorn, one model per process; the console script of a torch-free install.
 
-`router-serve --model DIR` serves an exported directory with router-runtime[onnx,server] alone (no torch);
-`router-cli serve` is the same command (same flags) in the full environment, where --model may also be TYPE/NAME.
+`router-serve --model DIR [--length-model DIR]` serves an exported directory (and an exported length model) with
+router-runtime[onnx,server] alone (no torch); `router-cli serve` is the same command (same flags) in the full
+environment, where --model and --length-model may also be TYPE/NAME.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `router-serve` and `router-cli serve`."""
     parser.add_argument("--model", required=True, help="exported directory (router-cli export; served without torch) "
                         "or saved model TYPE/NAME (needs the full environment)")  # fmt: skip
+    parser.add_argument("--length-model", metavar="DIR|TYPE/NAME",
+                        help="also serve a length model (dn_embedding_length_prediction): POST /lengths, and the "
+                        "chosen model's predicted length in /route; an exported directory (no torch) or a saved "
+                        "model TYPE/NAME")  # fmt: skip
     parser.add_argument("--threads", type=int, default=None,
                         help="ONNX Runtime threads for an exported directory (default: the available cores)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -59,25 +64,30 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from error
     if args.threads is not None and args.threads < 1:
         raise UserError("--threads must be at least 1")
-    _check_model(args.model)
-    app = create_app(args.model, ServerConfig(limits, batching, args.threads))
+    _check_model("--model", args.model, length=False)
+    if args.length_model is not None:
+        _check_model("--length-model", args.length_model, length=True)
+    app = create_app(args.model, ServerConfig(limits, batching, args.threads), length_model=args.length_model)
     uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="info",
                 limit_concurrency=args.max_concurrency, lifespan="on")  # fmt: skip
     return 0
 
 
-def _check_model(source: str) -> None:
-    """A missing or damaged model is one clear error now, not a traceback from the server's start-up hook."""
-    from pathlib import Path
+def _check_model(flag: str, source: str, length: bool) -> None:
+    """A missing or damaged model, or a scorer and a length model swapped, is one clear error naming `flag` now, not
+    a traceback from the server's start-up hook."""
+    from router_runtime.lengths import is_length_model
 
-    from router_runtime.manifest import MANIFEST, read_manifest
-
-    if (Path(source) / MANIFEST).is_file():
-        read_manifest(Path(source))
-    else:
-        from router_core.store import ModelStore
-
-        ModelStore().resolve(source)
+    try:
+        is_length = is_length_model(source)
+    except UserError as error:
+        raise UserError(f"{flag} {source}: {error}") from error
+    if is_length and not length:
+        raise UserError(f"--model {source} is a length model: it predicts answer lengths, not scores; serve it next "
+                        "to a scorer with --length-model")  # fmt: skip
+    if length and not is_length:
+        raise UserError(f"--length-model {source} is a scorer, not a length model (dn_embedding_length_prediction); "
+                        "serve it with --model")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
     parser = argparse.ArgumentParser(prog="router-serve", description="Serve /score and /route over HTTP for one "
-                                     "model (see docs/serving.md).")  # fmt: skip
+                                     "model, and /lengths with --length-model (see docs/serving.md).")  # fmt: skip
     add_serve_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -73,14 +73,15 @@ ModelName = Annotated[str, AfterValidator(_model_name)]
 
 
 class ScoreRequest(BaseModel):
-    """Body of `POST /score` and `POST /route`."""
+    """Body of `POST /score`, `POST /route` and `POST /lengths`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     prompts: list[Prompt] = Field(min_length=1)
-    """Prompts to score."""
+    """Prompts to score (or to predict answer lengths for)."""
     models: list[ModelName] = Field(min_length=1)
-    """Candidate model names, each once; unknown ones get the mean score of the known candidates."""
+    """Candidate model names, each once; unknown ones get the mean score of the known candidates (a length model's
+    fallback in /lengths)."""
     batch_size: int = Field(default=128, ge=1)
     """Prompts per encoder batch (a memory knob)."""
 
