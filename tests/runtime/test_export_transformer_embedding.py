@@ -30,17 +30,18 @@ METHODS = {"lora": {"method": "lora", "rank": 4, "target_modules": ["query", "va
 
 def te_spec(method: str) -> dict:
     return {"model_type": "transformer_embedding", "transformer_model_name": "all-MiniLM-L6-v2", "hidden_dims": [16],
-            "proj_dim": 8, "max_length": 24, "embedding_spec": TINY_EMBEDDING, "embedding_model_epochs": 1,
+            "proj_dim": 8, "max_length": 16, "embedding_spec": TINY_EMBEDDING, "embedding_model_epochs": 1,
             "min_model_occurrences": 1, "seed": 0, "finetuning_spec": METHODS[method], "optimizer": OPTIMIZER,
             "base_model": {"model_type": "bradley_terry_scoring"}}  # fmt: skip  # exports base + alpha * head
 
 
 @pytest.fixture(scope="module")
 def te_store(tmp_path_factory: pytest.TempPathFactory):
-    """`te_store(method) -> SavedModel`: a transformer_embedding model fine-tuned by `method`, trained once."""
+    """`te_store(method) -> SavedModel`: a transformer_embedding model fine-tuned by `method`, trained once (one
+    epoch on 120 battles: enough to move the adapters, biases and head away from their start)."""
     home = tmp_path_factory.mktemp("te_store")
     data = home / "battles.jsonl"
-    battles = PlantedSkills.cyclic(n_models=5, n_topics=4).battles(160, seed=0)
+    battles = PlantedSkills.cyclic(n_models=5, n_topics=4).battles(120, seed=0)
     data.write_text("".join(json.dumps(b.to_json()) + "\n" for b in battles))
     store = ModelStore(home)
     done = {}
@@ -50,6 +51,19 @@ def te_store(tmp_path_factory: pytest.TempPathFactory):
             document = {"model": {"name": method, "spec": te_spec(method)}, "epochs": 1, "batch_size": 64,
                         "data": {"path": str(data), "format": "canonical", "validation_split": 0.2, "seed": 0}}  # fmt: skip
             done[method] = train_from_spec(parse_training_spec(document), store).saved
+        return done[method]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def te_scorer(te_store):
+    """`te_scorer(method)`: the saved model of te_store loaded as its torch scorer, once per module."""
+    done = {}
+
+    def get(method: str):
+        if method not in done:
+            done[method] = load_scorer(te_store(method))
         return done[method]
 
     return get
@@ -72,34 +86,34 @@ def te_exported(te_store, tmp_path_factory: pytest.TempPathFactory):
     return get
 
 
-def check_export(te_store, directory: Path, method: str) -> None:
+def check_export(te_scorer, directory: Path, method: str) -> None:
     scorer = load_exported(directory, backend="auto")
     assert scorer.backend == "onnx"  # auto never picks triton for a two-tower head
     models = [*scorer.known_models[::-1], "never-seen"]
     actual = scorer.score(PROMPTS, models)
-    expected = load_scorer(te_store(method)).score(PROMPTS, models)
+    expected = te_scorer(method).score(PROMPTS, models)
     assert np.isnan(actual[:, -1]).all() and np.isnan(expected[:, -1]).all()
     np.testing.assert_allclose(actual[:, :-1], expected[:, :-1], atol=1e-4, rtol=0)
     assert np.ptp(expected[:, :-1]) > 1e-3  # the scores differ between models: a non-trivial comparison
 
 
-def test_lora_export_scores_equal_the_torch_model(te_store, te_exported):
+def test_lora_export_scores_equal_the_torch_model(te_scorer, te_exported):
     directory = te_exported("lora")
-    check_export(te_store, directory, "lora")
+    check_export(te_scorer, directory, "lora")
     manifest = json.loads((directory / "manifest.json").read_text())
     assert manifest["parity"]["max_abs_diff"] <= 1e-4 and manifest["use_prompt_features"] is True
     assert set(manifest["files"]) >= {"model.onnx", "tokenizer.json", "encoder.json", "head.json", "scaler.json"}
     encoder = json.loads((directory / "encoder.json").read_text())
     assert encoder["pooling"] == {"mode": "mean", "normalize": True, "in_graph": True}
-    assert (encoder["max_seq_length"], encoder["strip"], encoder["dimension"]) == (24, False, 384)
+    assert (encoder["max_seq_length"], encoder["strip"], encoder["dimension"]) == (16, False, 384)
     head = json.loads((directory / "head.json").read_text())
-    assert head["format"] == 2 and head["models"] == list(load_scorer(te_store("lora")).models_)
-    saved = load_scorer(te_store("lora"))
+    saved = te_scorer("lora")
+    assert head["format"] == 2 and head["models"] == list(saved.models_)
     assert saved.base_ is not None and head["alpha"] == pytest.approx(saved.alpha_)
 
 
-def test_merged_backbone_equals_the_adapter_model(te_store):
-    scorer = load_scorer(te_store("lora"))
+def test_merged_backbone_equals_the_adapter_model(te_scorer):
+    scorer = te_scorer("lora")
     encoder = scorer.network_.encoder.eval()
     merged = merged_backbone(encoder.backbone, scorer.base_dir(), scorer.spec.finetuning_spec)
     assert not any("lora" in name for name in merged.state_dict()) and type(merged).__name__ == "BertModel"
@@ -170,8 +184,8 @@ def test_triton_refuses_a_two_tower_head():
         TritonHead(head, device="cpu")
 
 
-def test_head_of_reads_the_scorer_with_its_base(te_store):
-    scorer = load_scorer(te_store("lora"))
+def test_head_of_reads_the_scorer_with_its_base(te_scorer):
+    scorer = te_scorer("lora")
     head = head_of(scorer)
     assert head.two_tower and head.models == scorer.models_ and head.alpha == pytest.approx(scorer.alpha_)
     np.testing.assert_allclose(head.base, scorer.base_.for_models(head.models), rtol=1e-6)
@@ -179,8 +193,8 @@ def test_head_of_reads_the_scorer_with_its_base(te_store):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["bitfit", "qlora"])
-def test_other_methods_export(te_store, te_exported, method):
-    check_export(te_store, te_exported(method), method)
+def test_other_methods_export(te_scorer, te_exported, method):
+    check_export(te_scorer, te_exported(method), method)
 
 
 @pytest.mark.slow
