@@ -132,11 +132,12 @@ def load_for_scoring(model: str, backend: str, threads: int | None = None) -> tu
     if is_exported_dir(model):
         from router_runtime import load_exported
 
-        return load_exported(model, select_backend(backend, exported=True), threads), Path(model).resolve().name
+        select_backend(backend, exported=True)  # a choice that cannot work here fails whatever the export holds
+        return load_exported(model, backend, threads), Path(model).resolve().name  # auto: resolved by its head
     from router_core.store import ModelStore
 
     saved = ModelStore().resolve(model)
-    if select_backend(backend, exported=False) == "triton":
+    if select_backend(backend, exported=False, two_tower=saved.model_type == "transformer_embedding") == "triton":
         from router_runtime.backends.triton import TritonScorer
 
         return TritonScorer.from_saved(saved), saved.name

@@ -69,7 +69,11 @@ class PromptTokenizer:
 
 
 class OnnxEncoder:
-    """Embeds texts with the exported tokenizer and ONNX graph; `encode` returns (n, dimension) float32."""
+    """Embeds texts with the exported tokenizer and ONNX graph; `encode` returns (n, dimension) float32.
+
+    The graph pools and normalises (encoder.json's `pooling` says how), so its output is used as it is; texts are
+    prepared as encoder.json says (`strip`, `lowercase`, truncation at `max_seq_length`).
+    """
 
     max_tokens = 2048
     """Default most padded tokens in one ONNX Runtime run (see `encode`)."""

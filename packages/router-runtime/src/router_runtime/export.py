@@ -6,10 +6,11 @@ Needs the `export` extra (torch, router-neural, onnx). The directory (format ver
                        use_prompt_features, unseen_models, parity, versions, files {name: sha256}
     model.onnx         prompt-aware only: the sentence encoder as one graph, inputs input_ids and attention_mask
                        (batch, seq) int64, output sentence_embedding (batch, dim) float32, pooled and normalised
-                       as the source encoder does; ONNX Runtime's BERT fusions applied where they match; int8:
-                       dynamic per-channel weight quantisation
+                       as the source encoder does (transformer_embedding: its fine-tuned transformer, adapters
+                       merged); ONNX Runtime's BERT fusions applied where they match; int8: dynamic per-channel
+                       weight quantisation
     tokenizer.json     the encoder's `tokenizers` file; encoder.json: dimension, max_seq_length, pad_token_id,
-                       strip / lowercase, pooling, fused operators
+                       strip / lowercase, pooling (mode, normalize; done inside the graph), fused operators
     scaler.json        the fitted prompt-feature scaler (only when the model uses the 44 prompt features)
     head.json          head structure + model-name index; head.safetensors its arrays (see router_runtime.head)
     scores.json        prompt-agnostic only: {"scores": {model: score}} (no ONNX)
@@ -39,6 +40,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -161,10 +163,11 @@ def _write_contents(scorer: Any, saved: SavedModel, directory: Path, quantize: Q
 
     length = spec.task == "length"
     files += save_head(length_head_of(scorer) if length else head_of(scorer), directory)
-    if spec.use_prompt_features:
+    uses_features = spec.model_type == "transformer_embedding" or bool(spec.use_prompt_features)  # its head reads them
+    if uses_features:
         (directory / SCALER).write_text(json.dumps(scorer.scaler_.to_json(), indent=1) + "\n")
         files.append(SCALER)
-    fields |= {"kind": "prompt_aware", "use_prompt_features": bool(spec.use_prompt_features)}
+    fields |= {"kind": "prompt_aware", "use_prompt_features": uses_features}
     if length:
         files.append(_write_length_state(scorer, directory))
         fields |= {"kind": "length", "tokenizer": scorer.tokenizer, "unseen_models": LENGTH_FALLBACK}
@@ -182,7 +185,8 @@ def _write_length_state(predictor: Any, directory: Path) -> str:
 def _with_encoder(scorer: Any, directory: Path, quantize: Quantize, prompts: list[str], fields: dict[str, Any],
                   files: list[str]) -> dict[str, Any]:  # fmt: skip
     """Add the encoder, check fp32 parity, and with int8 quantise the encoder and check again."""
-    files = [*files, *export_encoder(scorer.spec.embedding_model_name, directory)]
+    te = scorer.spec.model_type == "transformer_embedding"
+    files = [*files, *export_encoder(transformer_source(scorer) if te else scorer.spec.embedding_model_name, directory)]
     fields = _check(directory, scorer, prompts, "none", fields | {"quantize": "none"}, files)
     if quantize == "int8":
         quantize_encoder(directory)
@@ -280,56 +284,107 @@ class _SentenceGraph(torch.nn.Module):
         return self.model({"input_ids": input_ids, "attention_mask": attention_mask})["sentence_embedding"]
 
 
+@dataclass(frozen=True)
+class EncoderSource:
+    """What `export_encoder` traces: `graph` maps input_ids and attention_mask (batch, seq) int64 to prompt vectors
+    (batch, dimension) float32, pooling included; `transformer` is the transformer inside it (its config picks the
+    ONNX Runtime fusions), `tokenizer` its Hugging Face fast tokenizer."""
+
+    name: str
+    """Recorded as encoder.json's source."""
+    graph: torch.nn.Module
+    transformer: Any
+    tokenizer: Any
+    dimension: int
+    max_seq_length: int
+    pooling: dict[str, Any]
+    """{"mode": ..., "normalize": ...}, as the graph pools."""
+    strip: bool
+    """Whether texts are stripped before tokenising (sentence-transformers does, transformer_embedding does not)."""
+    lowercase: bool = False
+    modules: tuple[str, ...] = ()
+    """The sentence-transformers modules, when the source is one."""
+
+    @classmethod
+    def sentence_transformer(cls, name: str) -> EncoderSource:
+        """The sentence-transformer `name` (router_neural.embeddings), on the CPU."""
+        from router_neural.embeddings import load_sentence_transformer
+
+        model = load_sentence_transformer(name, "cpu").eval()
+        pooling = [getattr(m, "pooling_mode", None) for m in model if type(m).__name__ == "Pooling"]
+        dimension = (model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
+                     else model.get_sentence_embedding_dimension())  # fmt: skip
+        return cls(name, _SentenceGraph(model), model[0].auto_model, model.tokenizer, int(dimension),
+                   int(model.max_seq_length), {"mode": pooling[0] if pooling else None,
+                   "normalize": any(type(m).__name__ == "Normalize" for m in model)}, strip=True,
+                   lowercase=bool(getattr(model[0], "do_lower_case", False)),
+                   modules=tuple(type(m).__name__ for m in model))  # fmt: skip
+
+
+def transformer_source(scorer: Any) -> EncoderSource:
+    """A fitted transformer_embedding scorer's prompt encoder: its fine-tuned transformer as one plain float
+    transformer (`merged_backbone`: adapters merged, a qlora base dequantised) and its pooling; texts tokenised as
+    the scorer does (no strip, truncated to the spec's max_length)."""
+    from router_neural.transformer_embedding.encoder import PromptEncoder
+    from router_neural.transformer_embedding.finetuning import merged_backbone
+
+    spec, encoder = scorer.spec, scorer.network_.encoder
+    backbone = merged_backbone(encoder.backbone, scorer.base_dir(), spec.finetuning_spec)
+    pooling = {"mode": encoder.pooling.mode, "normalize": encoder.pooling.normalize}
+    return EncoderSource(f"{spec.transformer_model_name} ({spec.finetuning_spec.method}-fine-tuned)",
+                         PromptEncoder(backbone, encoder.pooling), backbone, scorer.tokenizer(),
+                         int(scorer.dims_["prompt_dim"]), int(spec.max_length), pooling, strip=False)  # fmt: skip
+
+
 _TRACED: dict[str, Path] = {}
-"""Encoders already exported by this process (name -> a temporary directory with the three files)."""
+"""Sentence-transformers already exported by this process (name -> a temporary directory with the three files)."""
 
 
-def export_encoder(name: str, directory: Path) -> list[str]:
-    """Write model.onnx (fp32, fused where ONNX Runtime's BERT fusions apply), tokenizer.json and encoder.json.
+def export_encoder(source: str | EncoderSource, directory: Path) -> list[str]:
+    """Write model.onnx (fp32, fused where ONNX Runtime's BERT fusions apply), tokenizer.json and encoder.json of a
+    sentence-transformer (by name) or of an in-memory encoder (`EncoderSource`).
 
-    Models sharing an encoder, exported in one process, trace and fuse it once.
+    Models sharing a sentence-transformer, exported in one process, trace and fuse it once.
     """
-    if name not in _TRACED:
+    files = [ENCODER_ONNX, TOKENIZER, ENCODER_JSON]
+    if isinstance(source, EncoderSource):
+        _trace_encoder(source, directory)
+        return files
+    if source not in _TRACED:
         traced = Path(tempfile.mkdtemp(prefix="router-encoder-"))
         atexit.register(shutil.rmtree, traced, True)
-        _trace_encoder(name, traced)
-        _TRACED[name] = traced
-    files = [ENCODER_ONNX, TOKENIZER, ENCODER_JSON]
+        _trace_encoder(EncoderSource.sentence_transformer(source), traced)
+        _TRACED[source] = traced
     for file in files:
-        shutil.copyfile(_TRACED[name] / file, directory / file)
+        shutil.copyfile(_TRACED[source] / file, directory / file)
     return files
 
 
-def _trace_encoder(name: str, directory: Path) -> None:
-    from router_neural.embeddings import load_sentence_transformer
-
-    model = load_sentence_transformer(name, "cpu").eval()
-    transformer = model[0]
-    auto_model = transformer.auto_model
+def _trace_encoder(source: EncoderSource, directory: Path) -> None:
     # The TorchScript exporter with eager attention gives the graph pattern ONNX Runtime fuses into its Attention
     # kernel; SDPA attention (or the dynamo exporter) leaves attention as separate MatMul/Softmax nodes.
-    auto_model.set_attn_implementation("eager")
-    tokens = model.tokenizer(["a short prompt", "a somewhat longer prompt with a few more words in it"],
-                             padding=True, return_tensors="pt")  # fmt: skip
+    source.transformer.set_attn_implementation("eager")
+    tokens = source.tokenizer(["a short prompt", "a somewhat longer prompt with a few more words in it"],
+                              padding=True, return_tensors="pt")  # fmt: skip
     raw = directory / "encoder.raw.onnx"
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer notes about constant-folded shape checks in the pooling module
-        torch.onnx.export(_SentenceGraph(model), (tokens["input_ids"], tokens["attention_mask"]), str(raw),
+        torch.onnx.export(source.graph, (tokens["input_ids"], tokens["attention_mask"]), str(raw),
                           input_names=["input_ids", "attention_mask"], output_names=["sentence_embedding"],
                           dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
                                         "sentence_embedding": {0: "batch"}}, opset_version=OPSET, dynamo=False)  # fmt: skip
-    fused = _optimize(raw, directory / ENCODER_ONNX, auto_model.config)
+    fused = _optimize(raw, directory / ENCODER_ONNX, source.transformer.config)
     raw.unlink()
-    model.tokenizer.backend_tokenizer.save(str(directory / TOKENIZER))
+    source.tokenizer.backend_tokenizer.save(str(directory / TOKENIZER))
     config = {
-        "source": name,
-        "dimension": int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
-                         else model.get_sentence_embedding_dimension()),
-        "max_seq_length": int(model.max_seq_length),
-        "pad_token_id": int(model.tokenizer.pad_token_id),
-        "strip": True,
-        "lowercase": bool(getattr(transformer, "do_lower_case", False)),
-        "modules": [type(m).__name__ for m in model],
+        "source": source.name,
+        "dimension": source.dimension,
+        "max_seq_length": source.max_seq_length,
+        "pad_token_id": int(source.tokenizer.pad_token_id),
+        "strip": source.strip,
+        "lowercase": source.lowercase,
+        "pooling": source.pooling | {"in_graph": True},
+        **({"modules": list(source.modules)} if source.modules else {}),
         "opset": OPSET,
         "fused_operators": fused,
     }

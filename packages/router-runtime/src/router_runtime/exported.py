@@ -139,8 +139,8 @@ def load_exported(directory: str | Path, backend: str = "auto", threads: int | N
         return _load_trees(directory, manifest, threads)
     if manifest.get("kind") == "length":
         return load_exported_length(directory, threads, manifest)
-    chosen = select_backend(backend, exported=True)
     head = load_head(directory)
+    chosen = select_backend(backend, exported=True, two_tower=head.two_tower)
     scaler, encoder = _prompt_stage(directory, manifest, head, threads)
     return ExportedScorer(manifest, head.models, encoder=encoder, scaler=scaler, head=_runner(head, chosen),
                           backend=chosen)  # fmt: skip

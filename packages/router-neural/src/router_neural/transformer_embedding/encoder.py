@@ -111,8 +111,10 @@ def pool(hidden: Tensor, mask: Tensor, pooling: Pooling) -> Tensor:
     if pooling.mode == "cls":
         out = hidden[:, 0]
     elif pooling.mode == "last":
-        last = (mask * torch.arange(mask.shape[1], device=mask.device)).argmax(1)  # last real token, any padding side
-        out = hidden[torch.arange(len(hidden), device=hidden.device), last]
+        # the last real token, any padding side; a gather (no python indexing by batch size) so the ONNX export
+        # keeps a dynamic batch
+        last = (mask * torch.arange(mask.shape[1], device=mask.device)).argmax(1)
+        out = hidden.gather(1, last.view(-1, 1, 1).expand(-1, 1, hidden.shape[2])).squeeze(1)
     else:
         weights = mask.unsqueeze(2).to(hidden.dtype)
         out = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)

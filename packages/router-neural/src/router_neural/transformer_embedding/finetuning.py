@@ -3,10 +3,12 @@
 `lora` / `qlora` wrap the base in peft adapters (qlora on a bitsandbytes 4-bit base), `last_layers` unfreezes the
 top blocks of the layer stack, `bitfit` the bias vectors, `full` everything. Whatever is not trained is frozen
 (`requires_grad=False`), so the optimizer, the best-epoch copy and the saved state hold only the trained tensors.
+`merged_backbone` gives the plain float transformer a trained one computes (adapters merged), for export.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from collections.abc import Callable
@@ -115,3 +117,41 @@ def _unfreeze_top(model: nn.Module, num_layers: int) -> None:
 def trainable_count(module: nn.Module) -> int:
     """Number of trainable scalars of `module`."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def merged_backbone(backbone: nn.Module, directory: Path, spec: FineTuningSpec) -> nn.Module:
+    """A plain float32 transformer on the CPU, in eval mode, computing what the trained `backbone` (loaded from
+    `directory` and fine-tuned by `spec`) computes, with nothing of peft or bitsandbytes left in it.
+
+    lora: the adapters merged into a copy (peft `merge_and_unload`); qlora: the 4-bit base dequantised to float32
+    into a float copy of the base (the float weights of `directory` are not those the model was trained on), then
+    merged; bitfit, last_layers and full: a copy, their trained weights are in the backbone already. `backbone`
+    itself is not changed.
+    """
+    if isinstance(spec, QLoraSpec):
+        model = apply_method(load_backbone(directory), spec)
+        model.load_state_dict(_dequantized_state(backbone, list(model.state_dict())))
+    else:
+        model = copy.deepcopy(backbone)
+    if isinstance(spec, LoraSpec):  # also QLoraSpec
+        from peft import PeftModel
+
+        if not isinstance(model, PeftModel):
+            raise UserError(f"a {spec.method} backbone should be a peft model, not a {type(model).__name__}")
+        model = model.merge_and_unload()
+    return model.float().cpu().eval()
+
+
+def _dequantized_state(model: nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
+    """The tensors `names` of `model` in float32 on the CPU, its bitsandbytes 4-bit weights dequantised."""
+    from bitsandbytes.functional import dequantize_4bit
+    from bitsandbytes.nn.modules import Params4bit
+
+    tensors = dict(model.named_parameters()) | dict(model.named_buffers())
+    state = {}
+    for name in names:
+        tensor = tensors[name]
+        if isinstance(tensor, Params4bit):
+            tensor = dequantize_4bit(tensor.data, tensor.quant_state)
+        state[name] = tensor.detach().float().cpu()
+    return state

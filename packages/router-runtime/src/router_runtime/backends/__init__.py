@@ -21,6 +21,8 @@ from router_core.errors import UserError
 
 BackendName = Literal["auto", "torch", "onnx", "triton"]
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "triton")
+TWO_TOWER_ON_TRITON = ("the triton backend has no kernel for a two-tower head (transformer_embedding); use the onnx "
+                       "backend for an exported model, torch for a saved one")  # fmt: skip
 
 
 class HeadRunner(Protocol):
@@ -45,16 +47,19 @@ def triton_usable() -> bool:
     return cuda_available() and all(importlib.util.find_spec(name) is not None for name in ("triton", "torch"))
 
 
-def select_backend(requested: str = "auto", exported: bool = True) -> str:
+def select_backend(requested: str = "auto", exported: bool = True, two_tower: bool = False) -> str:
     """The backend to use: `requested` unless it is "auto", else the fastest available one.
 
-    auto: triton when a CUDA GPU and the triton extra are there; otherwise onnx for an exported directory and torch
-    for a saved model. An explicit choice that cannot work here is a UserError.
+    auto: triton when a CUDA GPU and the triton extra are there and the head is not a two-tower head
+    (transformer_embedding's, which the Triton kernel does not compute); otherwise onnx for an exported directory
+    and torch for a saved model. An explicit choice that cannot work here is a UserError.
     """
     if requested not in BACKENDS:
         raise UserError(f"unknown backend {requested!r}; choose one of {', '.join(BACKENDS)}")
     if requested == "auto":
-        return "triton" if triton_usable() else "onnx" if exported else "torch"
+        return "triton" if triton_usable() and not two_tower else "onnx" if exported else "torch"
+    if requested == "triton" and two_tower:
+        raise UserError(TWO_TOWER_ON_TRITON)
     if requested == "triton" and not triton_usable():
         raise UserError("the triton backend needs a CUDA GPU and the triton extra (router-runtime[triton])")
     if requested == "onnx" and not exported:

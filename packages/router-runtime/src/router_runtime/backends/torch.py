@@ -18,6 +18,8 @@ try:
     from torch import nn
 
     from router_neural.networks import DenseNetwork, DnEmbeddingNetwork, LengthNetwork
+    from router_neural.transformer_embedding.heads import TwoTowerHead
+    from router_neural.transformer_embedding.model import TransformerEmbeddingNetwork
 except ImportError as error:  # pragma: no cover - depends on the install
     raise UserError("the torch backend needs torch: install router-runtime[export]") from error
 
@@ -43,16 +45,18 @@ def _bias(linear: nn.Linear) -> np.ndarray:
 
 
 def head_of(scorer: Any) -> Head:
-    """The `Head` of a fitted dense_network or dn_embedding scorer (its `network_`, `models_`, and with a base model
-    its `base_` and `alpha_`)."""
+    """The `Head` of a fitted dense_network, dn_embedding or transformer_embedding scorer (its `network_`,
+    `models_`, and with a base model its `base_` and `alpha_`); transformer_embedding's is in two-tower form."""
     network = scorer.network_
     if isinstance(network, DenseNetwork):
         head = _dense_head(network, tuple(scorer.models_))
     elif isinstance(network, DnEmbeddingNetwork):
         head = _dn_head(network, tuple(scorer.models_))
+    elif isinstance(network, TransformerEmbeddingNetwork):
+        head = two_tower_head(network.head, tuple(scorer.models_))
     else:
-        raise UserError(f"cannot read the scoring head of a {type(network).__name__}: only DenseNetwork and "
-                        "DnEmbeddingNetwork export")  # fmt: skip
+        raise UserError(f"cannot read the scoring head of a {type(network).__name__}: only DenseNetwork, "
+                        "DnEmbeddingNetwork and TransformerEmbeddingNetwork export")  # fmt: skip
     base = scorer.base_  # router_core.base_model.BaseScores of a model over a base, else None
     if base is not None:
         head = head.with_base(base.for_models(head.models), scorer.alpha_)
@@ -108,7 +112,7 @@ def _dn_head(network: DnEmbeddingNetwork, models: tuple[str, ...]) -> Head:
     return _projected_head(network, models, _llm_side(network, vectors), _model_bias(network, len(models)))
 
 
-def _llm_side(network: DnEmbeddingNetwork | LengthNetwork, vectors: np.ndarray) -> np.ndarray:
+def _llm_side(network: DnEmbeddingNetwork | LengthNetwork | TwoTowerHead, vectors: np.ndarray) -> np.ndarray:
     """LeakyReLU(llm_proj(vectors)), shape (k, proj_dim), of LLM embeddings (k, d_llm)."""
     llm = _linears(network.llm_proj)[0]
     return leaky_relu(vectors @ _np(llm.weight).T + _bias(llm))
@@ -132,6 +136,19 @@ def _projected_head(network: DnEmbeddingNetwork | LengthNetwork, models: tuple[s
     return Head(models, input_dim, tuple(projections), (layer0, *(b for b, _ in blocks[1:])),
                 model_inputs @ first.weight[:, u_dim:].T, model_shortcut, _np(out.weight)[0], float(_bias(out)[0]),
                 model_bias)  # fmt: skip
+
+
+def two_tower_head(tower: TwoTowerHead, models: tuple[str, ...]) -> Head:
+    """TwoTowerHead: the prompt stage is its two projections (prompt vector, features), the model tower
+    LeakyReLU(llm_proj(LLM embedding)) per model, the MLP's hidden Linears the layers (no norm, no shortcut)."""
+    projections = (_projection(tower.prompt_proj, 0),)
+    projections += (_projection(tower.feature_proj, projections[0].stop),)
+    linears = _linears(tower.mlp)
+    layers = tuple(Layer(_np(linear.weight), _bias(linear)) for linear in linears[:-1])
+    out, k = linears[-1], len(models)
+    scale = _llm_side(tower, _np(tower.get_buffer("llm_vectors"))[:k])
+    return Head(models, projections[1].stop, projections, layers, np.zeros((k, layers[0].width), dtype=np.float32),
+                None, _np(out.weight)[0], float(_bias(out)[0]), np.zeros(k, dtype=np.float32), model_scale=scale)  # fmt: skip
 
 
 def length_head_of(predictor: Any) -> Head:

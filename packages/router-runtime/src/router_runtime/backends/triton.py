@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from router_core.errors import UserError
+from router_runtime.backends import TWO_TOWER_ON_TRITON
 from router_runtime.head import LEAKY_SLOPE, Head
 
 try:
@@ -38,9 +39,12 @@ def _pad(array: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
 
 
 class TritonHead:
-    """A `HeadRunner` that scores with `head_kernel` on `device` ("cuda"; "cpu" only under TRITON_INTERPRET=1)."""
+    """A `HeadRunner` that scores with `head_kernel` on `device` ("cuda"; "cpu" only under TRITON_INTERPRET=1);
+    a two-tower head is refused (UserError)."""
 
     def __init__(self, head: Head, device: str = "cuda", max_scratch_bytes: int = 256 << 20) -> None:
+        if head.two_tower:
+            raise UserError(TWO_TOWER_ON_TRITON)
         layers = head.layers
         has_ln = {layer.norm_weight is not None for layer in layers}
         has_sc = {layer.shortcut is not None for layer in layers}
