@@ -14,7 +14,7 @@ from router_core.data.types import Battles
 from router_core.scorer import RunConfig, TrainHooks
 from router_core.specs import DnEmbeddingSpec
 from router_neural import distributed
-from router_neural.llm_embedding import LlmEmbeddingStage, load_stage_from, stage_for
+from router_neural.llm_embedding import LlmEmbeddingStage, load_stage_from, shared_stage
 from router_neural.networks import DnEmbeddingNetwork
 from router_neural.prompt_scorer import PromptScorer
 
@@ -30,20 +30,9 @@ class DnEmbeddingScorer(PromptScorer):
 
     def _new_network(self, prompt_dim: int, feature_dim: int, models: Sequence[str], train: Battles,
                      selection: Battles, run: RunConfig, hooks: TrainHooks) -> nn.Module:  # fmt: skip
-        spec = self.spec
-        learned = spec.load_embedding_model_from is None
-        vectors = None
-        # Under torchrun rank 0 fills the embedding caches first; a learned stage is trained once, by rank 0, and the
-        # other ranks receive its vectors (they hold no stage: only rank 0 saves).
-        with distributed.main_process_first():
-            if not learned or distributed.is_main_process():
-                self.stage_ = stage_for(spec, models, train, selection, run, hooks)
-                vectors = torch.as_tensor(self.stage_.vectors_for(models))
-        if learned:
-            assert spec.embedding_spec is not None  # the spec validator guarantees one source
-            empty = torch.zeros(len(models), spec.embedding_spec.d_out)
-            vectors = distributed.broadcast_from_main(vectors if vectors is not None else empty)
-        assert vectors is not None
+        stage, vectors = shared_stage(self.spec, models, train, selection, run, hooks)
+        if stage is not None:  # a rank other than 0 of a torchrun run holds no learned stage (it does not save)
+            self.stage_ = stage
         torch.manual_seed(run.seed)  # the network's initialisation must not depend on the stage's draws
         self.dims_ = {"prompt_dim": prompt_dim, "feature_dim": feature_dim}
         return self._build(vectors)

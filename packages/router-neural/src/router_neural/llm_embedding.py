@@ -25,6 +25,7 @@ from router_core.scorer import RunConfig, TrainHooks
 from router_core.specs import AttentionEmbeddingSpec
 from router_core.specs.llm_embedding import LlmEmbeddingSource
 from router_core.store import SPEC_FILE
+from router_neural import distributed
 from router_neural.embeddings import TextEncoder
 from router_neural.losses import supervised_contrastive_loss
 from router_neural.optim import build_optimizer
@@ -299,3 +300,26 @@ def stage_for(spec: LlmEmbeddingSource, models: Sequence[str], train: Battles, s
     assert spec.embedding_spec is not None  # the spec validator guarantees one source
     return LlmEmbeddingStage(spec.embedding_spec).fit(train, selection, models, spec.embedding_model_epochs,
                                                       run.seed, hooks)  # fmt: skip
+
+
+def shared_stage(spec: LlmEmbeddingSource, models: Sequence[str], train: Battles, selection: Battles, run: RunConfig,
+                 hooks: TrainHooks) -> tuple[LlmEmbeddingStage | None, Tensor]:  # fmt: skip
+    """`stage_for` once per training run, and its vectors for `models`, shape (len(models), d), on every rank.
+
+    Under torchrun rank 0 goes first (it fills the embedding caches the others then read); a learned stage is
+    trained by rank 0 alone and the other ranks receive its vectors and hold no stage (only rank 0 saves). A copied
+    stage is loaded by every rank. Without torchrun this is `stage_for` and its vectors.
+    """
+    learned = spec.load_embedding_model_from is None
+    stage = None
+    vectors = None
+    with distributed.main_process_first():
+        if not learned or distributed.is_main_process():
+            stage = stage_for(spec, models, train, selection, run, hooks)
+            vectors = torch.as_tensor(stage.vectors_for(models))
+    if learned:
+        assert spec.embedding_spec is not None  # the spec validator guarantees one source
+        empty = torch.zeros(len(models), spec.embedding_spec.d_out)
+        vectors = distributed.broadcast_from_main(vectors if vectors is not None else empty)
+    assert vectors is not None
+    return stage, vectors

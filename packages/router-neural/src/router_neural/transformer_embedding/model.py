@@ -21,7 +21,7 @@ from router_core.errors import DataError, UserError
 from router_core.features import prompt_feature_matrix
 from router_core.scorer import RunConfig, TrainHooks
 from router_core.specs import TransformerEmbeddingSpec
-from router_neural.llm_embedding import LlmEmbeddingStage, stage_for
+from router_neural.llm_embedding import LlmEmbeddingStage, shared_stage
 from router_neural.prompt_scorer import PromptScorer
 from router_neural.training import default_device
 from router_neural.transformer_embedding.encoder import (
@@ -140,7 +140,9 @@ class TransformerEmbeddingScorer(PromptScorer):
 
     def _new_network(self, prompt_dim: int, feature_dim: int, models: Sequence[str], train: Battles,
                      selection: Battles, run: RunConfig, hooks: TrainHooks) -> nn.Module:  # fmt: skip
-        self.stage_ = stage_for(self.spec, models, train, selection, run, hooks)
+        stage, vectors = shared_stage(self.spec, models, train, selection, run, hooks)
+        if stage is not None:  # a rank other than 0 of a torchrun run holds no learned stage (it does not save)
+            self.stage_ = stage
         torch.manual_seed(run.seed)  # the head's initialisation must not depend on the stage's draws
         self.dims_ = {"prompt_dim": prompt_dim, "feature_dim": feature_dim}
         self.pretrained_ = {"name": self.spec.transformer_model_name, "sha256": weights_sha256(self.base_dir())}
@@ -148,7 +150,7 @@ class TransformerEmbeddingScorer(PromptScorer):
         total = sum(p.numel() for p in encoder.parameters())
         hooks.log(f"{self.spec.finetuning_spec.method}: {trainable_count(encoder):,} of {total:,} encoder parameters "
                   f"train ({encoder.pooling.mode} pooling)")  # fmt: skip
-        return TransformerEmbeddingNetwork(encoder, self._head(torch.as_tensor(self.stage_.vectors_for(models))))
+        return TransformerEmbeddingNetwork(encoder, self._head(vectors))
 
     def _head(self, vectors: Tensor) -> TwoTowerHead:
         spec = self.spec
