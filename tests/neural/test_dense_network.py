@@ -85,6 +85,7 @@ def test_seed_example_with_unavailable_encoder_fails_fast_and_clearly(battle_fil
     assert time.perf_counter() - start < 10
 
 
+@pytest.mark.slow  # ~7 s; the fallback in-process: test_unknown_models_score_nan_and_fall_back
 def test_cli_train_then_infer_with_unknown_model(battle_file, tmp_path, capsys):
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps(small_spec(battle_file)))
@@ -99,6 +100,7 @@ def test_cli_train_then_infer_with_unknown_model(battle_file, tmp_path, capsys):
     assert set(result) == {"model-0", "model-4", "gpt-x"} and all(np.isfinite(v[0]) for v in result.values())
 
 
+@pytest.mark.slow  # ~10 s; the loop's resume: tests/neural/test_training.py, start_state: tests/cli
 def test_resume_from_start_state_continues_training(battle_file):
     store = ModelStore()
     first = train_from_spec(parse_training_spec(small_spec(battle_file)), store, QUIET[1])

@@ -129,6 +129,7 @@ def test_protobuf_text_rendering() -> None:
         render_pbtxt({"name": "é"})
 
 
+@pytest.mark.slow  # ~20 s; the repository itself is checked in-process above (configs, scores)
 def test_router_cli_export_writes_a_triton_repository(trained_store, exported, monkeypatch, tmp_path, capsys) -> None:
     from router_cli import build_parser, main
     from router_runtime.triton_repo import TritonOptions
