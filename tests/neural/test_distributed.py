@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -160,7 +161,9 @@ loop, data and seed in float32 gives epoch-1 train losses 0.08702 and 0.08689 fo
 float64 they agree to 1e-14, the test above). Two float32 runs are therefore two equally good fits, not one fit: on
 the planted data their centred scores correlate 0.90-0.95 and they order 89-92% of (prompt, model pair)s alike. The
 score offset common to all models is not fixed by a pairwise loss at all (the head's bias gets float-noise gradients),
-so scores are compared after subtracting each prompt's mean. This test checks what the pipeline adds (one model
+so scores are compared after subtracting each prompt's mean. One epoch: with more, the two fits' selection accuracies
+(on 60 battles) can differ by a battle and they keep different epochs (measured: epochs 3 and 2 of 3, centred scores
+correlating 0.74), which compares two epochs, not two pipelines. This test checks what the pipeline adds (one model
 written, by rank 0; one log; the embedding stage trained once; a model as good as the single-process one); the loop's
 exactness is the float64 test's job."""
 
@@ -168,7 +171,7 @@ exactness is the float64 test's job."""
 def _spec(path: str, name: str, model: dict) -> dict:
     return {"model": {"name": name, "spec": {"min_model_comparisons": 1, "dropout": 0.0, **model}},
             "data": {"path": path, "format": "canonical", "validation_split": 0.2, "seed": 0},
-            "epochs": 3, "batch_size": 50}  # fmt: skip
+            "epochs": 1, "batch_size": 50}  # fmt: skip
 
 
 DENSE = {"model_type": "dense_network", "hidden_dims": [32], "model_id_embedding_dim": 4,
@@ -195,13 +198,13 @@ def test_torchrun_two_processes_save_one_model_that_scores_like_one_process(tmp_
     from tests.neural.conftest import TINY_EMBEDDING
     from tests.neural.test_dense_network import write_battles
 
-    path = write_battles(tmp_path / "battles.jsonl", planted[1][:500])
+    path = write_battles(tmp_path / "battles.jsonl", planted[1][:1000])
     model = DENSE if kind == "dense_network" else {
         "model_type": "dn_embedding", "hidden_dims": [16], "input_proj_dim": 8, "embedding_spec": TINY_EMBEDDING,
         "embedding_model_epochs": 2, "optimizer": {"optimizer_type": "adamw", "learning_rate": 0.02}}  # fmt: skip
     two = _cli(tmp_path, _spec(path, "two", model), processes=2)
     assert two.stdout.count("saved ") == 1 and two.stdout.count("train accuracy") == 1  # only rank 0 reports
-    assert two.stderr.count("epoch 3:") == 1  # ... and logs
+    assert len(re.findall(r"^epoch 1: ", two.stderr, re.MULTILINE)) == 1  # ... and logs
     if kind == "dn_embedding":
         assert two.stderr.count("LLM-embedding epoch 2:") == 1  # the stage was trained once
     _cli(tmp_path, _spec(path, "one", model), processes=1)
