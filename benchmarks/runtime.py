@@ -8,7 +8,8 @@ on the unseen Kaggle-sample prompts (../shared/data/kaggle_arena_55k_samples):
 - encoder throughput at batch 1, 16, 64; head throughput for 1,000 prompts x 64 models;
 - one short prompt x 64 models, warm: p50 / p99 latency;
 - the serving process's peak RSS (load + score 500 x 64; the exports in `--torch-free-python`'s environment if
-  given, the torch path in this one).
+  given, the torch path in this one), the exports with ONNX Runtime's CPU memory arena on and off;
+  `--only serving_process` measures that section again into the existing results.
 
 Peak RSS is each measured process's own: a process started from this (large) one inherits its high-water mark in
 `ru_maxrss` (Linux copies the memory map's counters at fork and keeps the larger value across exec), so every
@@ -179,7 +180,7 @@ def in_process(ref: str, exports: dict[str, Path], prompts: list[str]) -> dict:
 
 
 SERVE = """
-import sys, json
+import sys, json, time
 from pathlib import Path
 from router_core.scoring import score_models
 prompts = [json.loads(line)["prompt"] for line in open(sys.argv[2], encoding="utf-8")]
@@ -189,24 +190,30 @@ if sys.argv[3] == "torch":
     scorer = load_scorer(ModelStore().resolve(sys.argv[1]))
 else:
     from router_runtime import load_exported
+    from router_runtime.encoder import OnnxEncoder
+    OnnxEncoder.memory_arena = sys.argv[4] == "arena"
     scorer = load_exported(sys.argv[1], backend="onnx")
 status = Path("/proc/self/status").read_text()
 loaded = int(status.split("VmRSS:")[1].split()[0]) / 1024
+start = time.perf_counter()
 score_models(scorer, prompts, [f"model-{i}" for i in range(64)])
+seconds = time.perf_counter() - start
 heavy = [m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules]
 peak = int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
-print(json.dumps({"peak_rss_mb": peak, "rss_after_load_mb": loaded, "heavy": heavy}))
+print(json.dumps({"peak_rss_mb": peak, "rss_after_load_mb": loaded, "score_seconds": seconds, "heavy": heavy}))
 """
-"""Loads a model (an exported DIR, or TYPE/NAME with argv[3] == "torch") and scores 500 x 64; its own VmHWM."""
+"""Loads a model (an exported DIR, or TYPE/NAME with argv[3] == "torch") and scores 500 x 64; its own VmHWM.
+argv[4] "arena" keeps ONNX Runtime's CPU memory arena on (the default), anything else turns it off."""
 
 
 def serving_rss(python: str, ref: str, exports: dict[str, Path], prompts_file: Path, env: dict[str, str]) -> dict:
     """Peak RSS of a process that loads the model and scores 500 x 64: torch path here, exports in `python`."""
     out = {}
-    runs = {"torch": (sys.executable, ref)} | {n: (python, str(p)) for n, p in exports.items()}
-    for name, (exe, source) in runs.items():
-        done = subprocess.run([exe, "-c", SERVE, source, str(prompts_file), name], env=env, capture_output=True,
-                              text=True, check=True)  # fmt: skip
+    runs = {"torch": (sys.executable, ref, "arena")} | {n: (python, str(p), "arena") for n, p in exports.items()}
+    runs |= {f"{n}_no_arena": (python, str(p), "no-arena") for n, p in exports.items()}
+    for name, (exe, source, arena) in runs.items():
+        done = subprocess.run([exe, "-c", SERVE, source, str(prompts_file), name, arena], env=env,
+                              capture_output=True, text=True, check=True)  # fmt: skip
         out[name] = json.loads(done.stdout.strip().splitlines()[-1]) | {"python": exe}
     return out
 
@@ -218,6 +225,8 @@ def main() -> None:
     parser.add_argument("--torch-free-python", default=sys.executable,
                         help="python of an environment with router-runtime[onnx] only (for the serving RSS)")  # fmt: skip
     parser.add_argument("--home", help="keep the trained model and exports here, and reuse them when present")
+    parser.add_argument("--only", choices=["serving_process"],
+                        help="measure this section again and replace it in the existing results JSON")  # fmt: skip
     args = parser.parse_args()
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench-runtime-"))
     home.mkdir(parents=True, exist_ok=True)
@@ -250,6 +259,10 @@ def main() -> None:
         out.write_text(json.dumps(results, indent=2) + "\n")
         print(f"{section}: {json.dumps(value)}", flush=True)
 
+    if args.only:
+        results = json.loads(out.read_text())
+        save(args.only, serving_rss(args.torch_free_python, ref, exports, prompts_file, env))
+        return
     save("serving_process", serving_rss(args.torch_free_python, ref, exports, prompts_file, env))
     save("whole_process_infer", whole_process(variants, prompts_file, env, args.repeats))
     for section, value in in_process(ref, exports, prompts).items():
