@@ -38,6 +38,10 @@ DATASETS = {
     "arena_sample": "arena_sample",  # bundled with router-core
 }
 MODELS = ("bradley_terry_scoring", "dense_network", "dn_embedding")
+"""The default --models; transformer_embedding is a choice too (slow on CPU: pass --epochs and --override)."""
+CHOICES = (*MODELS, "transformer_embedding")
+EPOCHS: dict[str, int] = {}
+"""--epochs, when given, replaces every default spec's epochs (recorded in the JSON)."""
 MIN_OCCURRENCES = 20
 """The shipped defaults' thresholds (up to 1000) would drop nearly every model of a 2k-battle file."""
 OVERRIDES: dict[str, dict[str, Any]] = {}
@@ -57,6 +61,8 @@ def default_spec(model_type: str) -> dict[str, Any]:
     doc["model"]["spec"]["min_model_occurrences"] = MIN_OCCURRENCES
     doc["model"]["spec"].pop("min_model_comparisons", None)
     doc["model"]["spec"] |= OVERRIDES.get(model_type, {})
+    if "all" in EPOCHS:
+        doc["epochs"] = EPOCHS["all"]
     doc["data"] = {"path": "unused", "validation_split": 0.0, "seed": doc["data"].get("seed", 42)}
     return doc
 
@@ -145,7 +151,8 @@ def main() -> None:
     """Run the cross-validation and write the JSON result."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(CHOICES))
+    parser.add_argument("--epochs", type=int, help="train every model this many epochs instead of its default's")
     parser.add_argument("--baseline", default="bradley_terry_scoring")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
@@ -161,7 +168,9 @@ def main() -> None:
     for item in args.override:
         model_type, _, doc = item.partition(":")
         OVERRIDES[model_type] = OVERRIDES.get(model_type, {}) | json.loads(doc)
-    report: dict[str, Any] = {"folds": args.folds, "seed": args.seed, "baseline": args.baseline,
+    if args.epochs is not None:
+        EPOCHS["all"] = args.epochs
+    report: dict[str, Any] = {"folds": args.folds, "seed": args.seed, "baseline": args.baseline, "epochs": args.epochs,
                               "min_model_occurrences": MIN_OCCURRENCES, "overrides": OVERRIDES,
                               "specs": {m: default_spec(m) for m in args.models}, "datasets": {}}  # fmt: skip
     for dataset in args.datasets:
