@@ -191,7 +191,7 @@ def _cli(tmp_path: Path, document: dict, processes: int) -> subprocess.Completed
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["dense_network", "dn_embedding"])
+@pytest.mark.parametrize("kind", ["dense_network", "dn_embedding", "transformer_embedding"])
 def test_torchrun_two_processes_save_one_model_that_scores_like_one_process(tmp_path, planted, kind):
     from router_core.pipeline import load_scorer
     from router_core.store import ModelStore
@@ -202,10 +202,14 @@ def test_torchrun_two_processes_save_one_model_that_scores_like_one_process(tmp_
     model = DENSE if kind == "dense_network" else {
         "model_type": "dn_embedding", "hidden_dims": [16], "input_proj_dim": 8, "embedding_spec": TINY_EMBEDDING,
         "embedding_model_epochs": 2, "optimizer": {"optimizer_type": "adamw", "learning_rate": 0.02}}  # fmt: skip
+    if kind == "transformer_embedding":  # LoRA on the packaged MiniLM, short prompts
+        model = {"model_type": kind, "transformer_model_name": "all-MiniLM-L6-v2", "finetuning_spec": {"method": "lora"},
+                 "hidden_dims": [16], "proj_dim": 8, "max_length": 24, "embedding_spec": TINY_EMBEDDING,
+                 "embedding_model_epochs": 2, "optimizer": {"optimizer_type": "adamw", "learning_rate": 0.003}}  # fmt: skip
     two = _cli(tmp_path, _spec(path, "two", model), processes=2)
     assert two.stdout.count("saved ") == 1 and two.stdout.count("train accuracy") == 1  # only rank 0 reports
     assert len(re.findall(r"^epoch 1: ", two.stderr, re.MULTILINE)) == 1  # ... and logs
-    if kind == "dn_embedding":
+    if kind != "dense_network":
         assert two.stderr.count("LLM-embedding epoch 2:") == 1  # the stage was trained once
     _cli(tmp_path, _spec(path, "one", model), processes=1)
     store = ModelStore()
