@@ -71,6 +71,37 @@ def test_altered_or_missing_file_is_refused(exported, tmp_path):
         load_exported(tmp_path)
 
 
+def test_infer_on_an_export_hashes_each_file_once_and_still_refuses_an_altered_one(exported, tmp_path, monkeypatch,
+                                                                                 capsys):
+    import shutil
+    from collections import Counter
+
+    import router_runtime.manifest as manifest
+    from router_cli import main
+
+    directory = exported("dense_network")  # exported (and hashed) before counting
+    hashed: Counter[str] = Counter()
+    real = manifest.sha256_of
+
+    def counting(path):
+        hashed[path.name] += 1
+        return real(path)
+
+    monkeypatch.setattr(manifest, "sha256_of", counting)
+    out = tmp_path / "out.json"
+    assert main(["infer", "--model", str(directory), "--models-to-score", "model-0", "model-1", "--prompts", "hi",
+                 "--output-path", str(out)]) == 0  # fmt: skip
+    listed = json.loads((directory / "manifest.json").read_text())["files"]
+    assert hashed == Counter(dict.fromkeys(listed, 1))  # telling a length model from a scorer hashes nothing
+    copy = tmp_path / "copy"
+    shutil.copytree(directory, copy)
+    with (copy / "head.safetensors").open("r+b") as handle:
+        handle.seek(-4, 2)
+        handle.write(b"\x00\x01\x02\x03")
+    assert main(["infer", "--model", str(copy), "--models-to-score", "model-0", "--prompts", "hi"]) != 0
+    assert "head.safetensors was altered" in capsys.readouterr().err
+
+
 def test_export_refuses_a_directory_it_did_not_write(trained_store, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="non-empty directory that is not an earlier export"):

@@ -96,7 +96,7 @@ def predict_lengths(model: str, backend: str, prompts: list[str], models: list[s
     exported directory), else None."""
     from router_runtime.lengths import is_length_model, load_length_model
 
-    if not is_length_model(model):
+    if not is_length_model(model, check_files=False):  # the load below checks the export's files, once
         return None
     if is_exported_dir(model):
         if backend not in ("auto", "onnx"):

@@ -41,14 +41,15 @@ def is_exported(source: str) -> bool:
     return (Path(source) / MANIFEST).is_file()
 
 
-def is_length_model(source: str) -> bool:
+def is_length_model(source: str, check_files: bool = True) -> bool:
     """Whether `source` (an exported directory or a saved model TYPE/NAME) predicts lengths rather than scores.
 
-    Checks the export (every file's sha256) or resolves the saved model, so a damaged export or a missing model is a
-    `UserError` here. An exported directory is told apart without torch or the spec classes.
+    Checks the export (every file's sha256, unless `check_files` is False because a checking load follows at once)
+    or resolves the saved model, so a damaged export or a missing model is a `UserError` here. An exported
+    directory is told apart without torch or the spec classes.
     """
     if is_exported(source):
-        return read_manifest(Path(source)).get("kind") == "length"
+        return read_manifest(Path(source), check_files).get("kind") == "length"
     from router_core.pipeline import model_task
 
     return model_task(ModelStore().resolve(source).model_type) == "length"
