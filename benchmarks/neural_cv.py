@@ -5,10 +5,13 @@ result: `uv run python benchmarks/neural_cv.py --table benchmarks/results/neural
 Writes benchmarks/results/neural_cv.json. Every model is its `training_specs/<type>/default.json` spec, with the
 rare-model threshold lowered to 20 for these small data sets (said in the JSON), trained the way `router-cli
 train` trains it: the four other folds are split by the pipeline (`prepare_split`, validation_split 0, the
-default selection_split) into fitting and selection battles, `fit_on_split` fits the base model and the scorer,
-and the calibration link comes from `calibration_link` (fitted on the selection battles; 1 for a scorer over a base). The held-out fold's battles with prompt text (the same pairs for every model) are only scored, with
-`router_core.evaluation.evaluate` (accuracy on pairs of known models, log-loss, every pair with the unknown-model
-fallback, coverage, and the prompt-sensitivity figure).
+default selection_split, one data seed for every model) into fitting and selection battles, `fit_on_split` fits
+the base model and the scorer, and the calibration link comes from `calibration_link` (fitted on the selection
+battles; 1 for a scorer over a base). The held-out fold's battles with prompt text (the same pairs for every model)
+are only scored, with `router_core.evaluation.evaluate` (accuracy on pairs of known models, log-loss, every pair
+with the unknown-model fallback, coverage, and the prompt-sensitivity figure). `--repeats R` repeats it all with R
+fold assignments (fold seeds seed .. seed+R-1) and pools the R x K folds in the summary: on a small data set one
+battle is a large share of a fold, and repeating narrows the mean without choosing anything.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from router_core.data.loading import load_dataset, load_file
-from router_core.data.prepare import group_key
+from router_core.data.prepare import group_key, grouped_folds
 from router_core.data.types import Battle, Battles
 from router_core.evaluation import evaluate
 from router_core.pipeline import calibration_link, fit_on_split, prepare_split, scorer_split
@@ -37,13 +40,16 @@ DATASETS = {
     "kaggle": DATA / "kaggle_arena_55k_samples" / "train_sample_khaaliswooden.csv",
     "arena_sample": "arena_sample",  # bundled with router-core
 }
-MODELS = ("bradley_terry_scoring", "dense_network", "dn_embedding")
+MODELS = ("bradley_terry_scoring", "dense_network", "dn_embedding", "gradient_boosting")
 """The default --models; transformer_embedding is a choice too (slow on CPU: pass --epochs and --override)."""
 CHOICES = (*MODELS, "transformer_embedding")
 EPOCHS: dict[str, int] = {}
 """--epochs, when given, replaces every default spec's epochs (recorded in the JSON)."""
 MIN_OCCURRENCES = 20
 """The shipped defaults' thresholds (up to 1000) would drop nearly every model of a 2k-battle file."""
+DATA_SEED = 42
+"""One data seed for every model (most defaults' own): the selection battles carved from the training folds are
+then the same battles for every model, so a scorer over a Bradley-Terry base at alpha 0 is exactly the baseline."""
 OVERRIDES: dict[str, dict[str, Any]] = {}
 """Further per-model changes to the shipped default (filled by --override; recorded in the JSON)."""
 
@@ -63,18 +69,13 @@ def default_spec(model_type: str) -> dict[str, Any]:
     doc["model"]["spec"] |= OVERRIDES.get(model_type, {})
     if "all" in EPOCHS:
         doc["epochs"] = EPOCHS["all"]
-    doc["data"] = {"path": "unused", "validation_split": 0.0, "seed": doc["data"].get("seed", 42)}
+    doc["data"] = {
+        "path": "unused",
+        "validation_split": 0.0,
+        "seed": DATA_SEED,
+        "selection_split": doc["data"].get("selection_split", 0.15),
+    }
     return doc
-
-
-def folds(battles: list[Battle], k: int, seed: int) -> np.ndarray:
-    """Fold number of every battle; all battles of one prompt share a fold (groups dealt in a seeded order)."""
-    keys = np.array([group_key(b) for b in battles], dtype=object)
-    unique, inverse = np.unique(keys, return_inverse=True)
-    order = np.random.default_rng(seed).permutation(len(unique))
-    fold_of_group = np.empty(len(unique), dtype=np.int64)
-    fold_of_group[order] = np.arange(len(unique)) % k
-    return fold_of_group[inverse]
 
 
 def run_model(model_type: str, records: list[Battle], fold_ids: np.ndarray) -> list[dict[str, Any]]:
@@ -94,16 +95,26 @@ def run_model(model_type: str, records: list[Battle], fold_ids: np.ndarray) -> l
         link = calibration_link(scorer, scorer_split(model_spec, split), seed=training.data.seed)
         test = Battles.from_records(r for r in test.records if r.prompt and r.prompt.strip())  # the same pairs for all
         got = evaluate(scorer, test, link, bootstrap_rounds=0, progress=False, prompt_sensitivity=True)
-        result = {"accuracy": got["pairwise_accuracy"], "log_loss": got["log_loss"], "n": got["n_pairs"],
-                  "all_pairs_accuracy": got["all_pairs"]["pairwise_accuracy"],
-                  "all_pairs_log_loss": got["all_pairs"]["log_loss"], "coverage": got["coverage"],
-                  "prompt_sensitivity_accuracy": got["prompt_sensitivity"]["accuracy_drop"],
-                  "prompt_sensitivity_log_loss": got["prompt_sensitivity"]["log_loss_rise"],
-                  "fit_seconds": seconds, "n_train": len(split.train), "n_selection": len(split.selection)}
+        result = {
+            "accuracy": got["pairwise_accuracy"],
+            "log_loss": got["log_loss"],
+            "n": got["n_pairs"],
+            "all_pairs_accuracy": got["all_pairs"]["pairwise_accuracy"],
+            "all_pairs_log_loss": got["all_pairs"]["log_loss"],
+            "coverage": got["coverage"],
+            "prompt_sensitivity_accuracy": got["prompt_sensitivity"]["accuracy_drop"],
+            "prompt_sensitivity_log_loss": got["prompt_sensitivity"]["log_loss_rise"],
+            "fit_seconds": seconds,
+            "n_train": len(split.train),
+            "n_selection": len(split.selection),
+        }
         result |= {k: v for k, v in scorer.report().items() if k in ("alpha", "best_epoch")}
         results.append(result)
-        print(f"  {model_type} fold {fold}: acc {result['accuracy']:.4f} log-loss {result['log_loss']:.4f} "
-              f"alpha {result.get('alpha', '-')} (n={result['n']}, {seconds:.1f}s)", flush=True)
+        print(
+            f"  {model_type} fold {fold}: acc {result['accuracy']:.4f} log-loss {result['log_loss']:.4f} "
+            f"alpha {result.get('alpha', '-')} (n={result['n']}, {seconds:.1f}s)",
+            flush=True,
+        )
     return results
 
 
@@ -132,18 +143,25 @@ def table(report: dict[str, Any]) -> str:
     lines = []
     baseline = report["baseline"]
     for dataset, result in report["datasets"].items():
-        lines += [f"\n{dataset} ({result['n_battles']} battles)\n",
+        repeats = f", {report['repeats']} fold assignments" if report.get("repeats", 1) > 1 else ""
+        lines += [f"\n{dataset} ({result['n_battles']} battles{repeats})\n",
                   f"| model | accuracy | minus {baseline} | log-loss | minus {baseline} | all pairs accuracy | "
                   "prompt sensitivity (accuracy) | alpha per fold |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for name, summary in result["summary"].items():
+
             def cell(key: str, digits: int = 4) -> str:
                 value = summary.get(key)
                 return "" if value is None else f"{value['mean']:+.{digits}f} +- {value['se']:.{digits}f}"
 
-            alphas = ", ".join(f"{a:.2f}" for a in summary.get("alpha_per_fold", [])) or "-"
-            lines.append(f"| {name} | {cell('accuracy').lstrip('+')} | {cell(f'accuracy_minus_{baseline}')} | "
-                         f"{cell('log_loss').lstrip('+')} | {cell(f'log_loss_minus_{baseline}')} | "
-                         f"{cell('all_pairs_accuracy').lstrip('+')} | {cell('prompt_sensitivity_accuracy')} | {alphas} |")
+            per_fold = summary.get("alpha_per_fold", [])
+            alphas = ", ".join(f"{a:.2f}" for a in per_fold) or "-"
+            if len(per_fold) > 5:
+                alphas = f"above 0 in {sum(a > 0 for a in per_fold)} of {len(per_fold)}"
+            lines.append(
+                f"| {name} | {cell('accuracy').lstrip('+')} | {cell(f'accuracy_minus_{baseline}')} | "
+                f"{cell('log_loss').lstrip('+')} | {cell(f'log_loss_minus_{baseline}')} | "
+                f"{cell('all_pairs_accuracy').lstrip('+')} | {cell('prompt_sensitivity_accuracy')} | {alphas} |"
+            )
     return "\n".join(lines)
 
 
@@ -156,8 +174,19 @@ def main() -> None:
     parser.add_argument("--baseline", default="bradley_terry_scoring")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--override", action="append", default=[], metavar="TYPE:JSON",
-                        help='change a default spec, e.g. dn_embedding:{"embedding_model_epochs": 50} (recorded)')
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="repeat the cross-validation with fold seeds seed, seed+1, ...; summaries pool every fold",
+    )
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="TYPE:JSON",
+        help='change a default spec, e.g. dn_embedding:{"embedding_model_epochs": 50} (recorded)',
+    )
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "neural_cv.json"))
     parser.add_argument("--table", nargs="+", metavar="JSON", help="only print the markdown tables of result files")
     args = parser.parse_args()
@@ -170,17 +199,20 @@ def main() -> None:
         OVERRIDES[model_type] = OVERRIDES.get(model_type, {}) | json.loads(doc)
     if args.epochs is not None:
         EPOCHS["all"] = args.epochs
-    report: dict[str, Any] = {"folds": args.folds, "seed": args.seed, "baseline": args.baseline, "epochs": args.epochs,
+    report: dict[str, Any] = {"folds": args.folds, "seed": args.seed, "repeats": args.repeats, "data_seed": DATA_SEED,
+                              "baseline": args.baseline, "epochs": args.epochs,
                               "min_model_occurrences": MIN_OCCURRENCES, "overrides": OVERRIDES,
                               "specs": {m: default_spec(m) for m in args.models}, "datasets": {}}  # fmt: skip
     for dataset in args.datasets:
         records = load(dataset)
-        fold_ids = folds(records, args.folds, args.seed)
         print(f"{dataset}: {len(records)} battles, {len({r.model_a for r in records} | {r.model_b for r in records})} "
               f"models, {len({group_key(r) for r in records})} prompts", flush=True)  # fmt: skip
         per_fold: dict[str, list[dict[str, Any]]] = {}
         for name in args.models:
-            per_fold[name] = run_model(name, records, fold_ids)
+            per_fold[name] = []
+            for repeat in range(args.repeats):
+                rows = run_model(name, records, grouped_folds(records, args.folds, args.seed + repeat))
+                per_fold[name] += [row | {"fold_seed": args.seed + repeat} for row in rows]
         report["datasets"][dataset] = {"n_battles": len(records), "summary": summarise(per_fold, args.baseline),
                                        "per_fold": per_fold}  # fmt: skip
         Path(args.output).write_text(json.dumps(report, indent=2) + "\n")

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from router_core.data.prepare import downsample, drop_rare_models, drop_without_prompt, grouped_split, split_battles
+from router_core.data.prepare import (
+    downsample,
+    drop_rare_models,
+    drop_without_prompt,
+    grouped_folds,
+    grouped_split,
+    split_battles,
+)
 from router_core.data.types import Battle
 from router_core.errors import DataError
 
@@ -88,3 +95,21 @@ def test_prompted_split_drops_prompt_less_battles_from_every_part():
     assert all(r.prompt for p in (prompted.train, prompted.selection, prompted.validation) for r in p.records)
     assert len(prompted.train) + len(prompted.selection) + len(prompted.validation) == 300
 
+
+
+def test_grouped_folds_keep_a_prompt_in_one_fold_deal_prompts_evenly_and_ignore_row_order():
+    battles = _battles(500, 53)
+    folds = grouped_folds(battles, 5, seed=3)
+    assert folds.shape == (500,) and set(folds.tolist()) == set(range(5))
+    fold_of_prompt: dict[str, set[int]] = {}
+    for battle, fold in zip(battles, folds, strict=True):
+        fold_of_prompt.setdefault(battle.prompt or "", set()).add(int(fold))
+    assert all(len(f) == 1 for f in fold_of_prompt.values())
+    prompts_per_fold = np.bincount([next(iter(f)) for f in fold_of_prompt.values()], minlength=5)
+    assert prompts_per_fold.max() - prompts_per_fold.min() <= 1  # 53 prompts: 11, 11, 11, 10, 10
+    order = np.random.default_rng(0).permutation(500)
+    shuffled = grouped_folds([battles[i] for i in order], 5, seed=3)
+    np.testing.assert_array_equal(shuffled, folds[order])
+    assert not np.array_equal(grouped_folds(battles, 5, seed=4), folds)
+    with pytest.raises(ValueError, match="k >= 2"):
+        grouped_folds(battles, 1, seed=0)

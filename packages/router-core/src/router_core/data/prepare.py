@@ -86,6 +86,22 @@ def grouped_split(battles: Sequence[Battle], fraction: float, seed: int) -> tupl
     return np.flatnonzero(~in_val), np.flatnonzero(in_val)
 
 
+def grouped_folds(battles: Sequence[Battle], k: int, seed: int) -> np.ndarray:
+    """Fold number in [0, k) of every battle, for k-fold cross-validation: all battles of one prompt share a fold.
+
+    Groups are dealt to folds in turn, in a seeded permutation of their sorted keys (so the result does not depend
+    on row order); each fold gets k's share of the prompts, not of the battles.
+    """
+    if k < 2:
+        raise ValueError(f"k-fold cross-validation needs k >= 2, not {k}")
+    keys = np.array([group_key(b) for b in battles], dtype=object)
+    unique, inverse = np.unique(keys, return_inverse=True)
+    order = np.random.default_rng(seed).permutation(len(unique))
+    fold_of_group = np.empty(len(unique), dtype=np.int64)
+    fold_of_group[order] = np.arange(len(unique)) % k
+    return fold_of_group[inverse]
+
+
 def split_battles(battles: Sequence[Battle], fraction: float, seed: int, selection_fraction: float = 0.0) -> Split:
     """Validation battles by `grouped_split`, then `selection_fraction` of the rest as selection battles (grouped
     by prompt too, with the seed `seed + 1`); an error when no training battle would be left."""
