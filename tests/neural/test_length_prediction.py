@@ -13,7 +13,14 @@ import torch
 from router_cli import main
 from router_core.data.types import Battle, Battles
 from router_core.errors import UserError
-from router_core.length import MedianBaseline, evaluate_lengths, length_metrics, length_samples
+from router_core.length import (
+    MedianBaseline,
+    evaluate_lengths,
+    length_metrics,
+    length_predictions,
+    length_report,
+    length_samples,
+)
 from router_core.pipeline import load_model, load_scorer, train_from_spec
 from router_core.registry import scorer_class
 from router_core.specs import MODEL_SPECS, parse_training_spec
@@ -65,6 +72,36 @@ def test_every_answer_counts_once():
 
 
 # -- tokens --------------------------------------------------------------------------------------------------------
+class _WordCounter:
+    """A length predictor for metric plumbing: lengths in words, every known model predicted at 4 words."""
+
+    tokenizer = "words"
+    known_models = ("m1", "m2")
+    baseline_ = MedianBaseline({"m1": 2.0, "m2": 8.0}, 5.0)
+
+    def count_tokens(self, texts: list[str]) -> np.ndarray:
+        return np.array([len(t.split()) for t in texts], dtype=np.int64)
+
+    def predict_lengths(self, prompts: list[str], models: list[str], batch_size: int = 128) -> np.ndarray:
+        return np.array([[4.0 if m in self.known_models else 6.0 for m in models] for _ in prompts])
+
+
+def test_length_report_pools_the_answers_of_several_parts():
+    part1 = Battles.from_records([Battle("m1", "m2", "tie", prompt="p", response_a="a b", response_b="a b c d e f g h")])
+    part2 = Battles.from_records([Battle("m1", "m3", "model_a", prompt="q", response_a="a", response_b="a b c")])
+    one, two = length_predictions(_WordCounter(), part1), length_predictions(_WordCounter(), part2)
+    np.testing.assert_array_equal(one.actual, [2, 8])
+    np.testing.assert_array_equal(two.predicted, [4, 6])  # m3 is unknown: the predictor's fallback
+    np.testing.assert_array_equal(two.baseline, [2, 5])  # and the baseline's global median
+    pooled = length_report([one, two], "words")
+    expected = length_metrics(np.array([4.0, 4, 4, 6]), np.array([2.0, 8, 1, 3]))
+    assert {k: pooled[k] for k in expected} == pytest.approx(expected)
+    assert pooled["median_ratio"] == pytest.approx(2.0)  # ratios 2, 0.5, 4, 2: not the mean of each part's median
+    assert pooled["baseline"] == pytest.approx(length_metrics(np.array([2.0, 8, 2, 5]), np.array([2.0, 8, 1, 3])))
+    assert (pooled["n_samples"], pooled["n_unknown_model"], pooled["median_actual"]) == (4, 1, 2.5)
+    assert evaluate_lengths(_WordCounter(), part2) == length_report([two], "words")
+
+
 def test_token_counts_in_named_tokenizers():
     texts = ["hello world", "Hello, how are you doing today?", "<|endoftext|>"]
     np.testing.assert_array_equal(TokenCounter("cl100k_base").count(texts), [2, 8, 7])  # special text is plain text

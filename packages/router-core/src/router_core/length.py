@@ -170,18 +170,46 @@ def sample_predictions(predictor: LengthPredictor, samples: LengthSamples, batch
     return table[row, column]
 
 
+@dataclass(frozen=True)
+class LengthPredictions:
+    """A fitted predictor's and its baseline's lengths for every answer of some battles, aligned with `samples`."""
+
+    samples: LengthSamples
+    actual: np.ndarray
+    predicted: np.ndarray
+    baseline: np.ndarray
+    unknown: np.ndarray
+    """bool (n,): the answer's model was not seen in training."""
+
+
+def length_predictions(predictor: LengthPredictor, battles: Battles, batch_size: int = 128) -> LengthPredictions:
+    """Actual tokens, predicted and baseline lengths of every answer in `battles` (`length_samples`)."""
+    samples = length_samples(battles)
+    known = set(predictor.known_models)
+    return LengthPredictions(samples, predictor.count_tokens(samples.responses).astype(np.float64),
+                             sample_predictions(predictor, samples, batch_size),
+                             predictor.baseline_.predict(samples.models),
+                             np.array([m not in known for m in samples.models], dtype=bool))  # fmt: skip
+
+
+def length_report(predictions: Sequence[LengthPredictions], tokenizer: str) -> dict[str, Any]:
+    """The length metrics of the model and, under `baseline`, of its baseline, over the answers of all
+    `predictions` together (e.g. the held-out folds of a cross-validation), with `n_samples`, `n_unknown_model` and
+    `median_actual`."""
+    actual = np.concatenate([p.actual for p in predictions]) if predictions else np.zeros(0)
+    predicted = np.concatenate([p.predicted for p in predictions]) if predictions else np.zeros(0)
+    baseline = np.concatenate([p.baseline for p in predictions]) if predictions else np.zeros(0)
+    return {
+        **length_metrics(predicted, actual),
+        "baseline": length_metrics(baseline, actual),
+        "n_samples": int(actual.size),
+        "n_unknown_model": int(sum(int(p.unknown.sum()) for p in predictions)),
+        "median_actual": float(np.median(actual)) if actual.size else None,
+        "tokenizer": tokenizer,
+    }
+
+
 def evaluate_lengths(predictor: LengthPredictor, battles: Battles, batch_size: int = 128) -> dict[str, Any]:
     """The length metrics of a fitted predictor on every answer in `battles`, and the same under `baseline` for its
     per-model median baseline; `n_samples` answers, of which `n_unknown_model` by models unseen in training."""
-    samples = length_samples(battles)
-    actual = predictor.count_tokens(samples.responses).astype(np.float64)
-    predicted = sample_predictions(predictor, samples, batch_size)
-    known = set(predictor.known_models)
-    return {
-        **length_metrics(predicted, actual),
-        "baseline": length_metrics(predictor.baseline_.predict(samples.models), actual),
-        "n_samples": len(samples),
-        "n_unknown_model": sum(m not in known for m in samples.models),
-        "median_actual": float(np.median(actual)) if len(samples) else None,
-        "tokenizer": predictor.tokenizer,
-    }
+    return length_report([length_predictions(predictor, battles, batch_size)], predictor.tokenizer)
