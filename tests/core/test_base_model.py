@@ -65,7 +65,7 @@ def test_base_model_field_takes_a_reference_or_an_inline_prompt_agnostic_spec():
             DenseNetworkSpec.model_validate(DENSE | {"base_model": bad})
 
 
-def test_one_standard_error_gate_keeps_the_base_on_weak_evidence():
+def test_standard_error_gate_keeps_the_base_on_weak_evidence():
     base, _, a_won = _votes(0.0, n=150, seed=3)
     noise = np.random.default_rng(4).normal(0, 1.5, 150)  # a residual unrelated to the outcomes
     assert fit_alpha(base, noise, a_won, rule="min") > 0.0  # the raw minimum follows the noise a little
@@ -76,6 +76,26 @@ def test_one_standard_error_gate_keeps_the_base_on_weak_evidence():
     assert chosen == best
     signs = np.where(a_won, -1, 1)
     excess = np.logaddexp(0, signs * base) - np.logaddexp(0, signs * (base + best * residual))
-    assert excess.mean() > excess.std(ddof=1) / np.sqrt(2000)
+    margin = excess.mean() / (excess.std(ddof=1) / np.sqrt(2000))  # the gain over the base, in standard errors
+    assert margin > 1.0
+    assert fit_alpha(base, residual, a_won, standard_errors=0.99 * margin) == best
+    assert fit_alpha(base, residual, a_won, standard_errors=1.01 * margin) == 0.0  # a wider gate closes
     with pytest.raises(ValueError):
         fit_alpha(base, residual, a_won, rule="median")
+
+
+def test_selection_halves_split_by_prompt_into_two_disjoint_halves_deterministically():
+    from router_core.base_model import selection_halves
+    from router_core.data.types import Battle, Battles
+
+    records = [Battle(f"m{i % 3}", f"n{i % 4}", "model_a", id=str(i), prompt=f"prompt {i % 37}") for i in range(400)]
+    selection = Battles.from_records(records)
+    choose, fit = selection_halves(selection, seed=5)
+    ids = [{r.id for r in half.records} for half in (choose, fit)]
+    assert not ids[0] & ids[1] and ids[0] | ids[1] == {r.id for r in records}
+    assert not {r.prompt for r in choose.records} & {r.prompt for r in fit.records}
+    assert abs(len(choose) - len(fit)) <= 2 * 11  # whole prompts of 10-11 battles each
+    again = selection_halves(Battles.from_records(records[::-1]), seed=5)
+    assert [{r.id for r in half.records} for half in again] == ids
+    single = Battles.from_records([Battle("a", "b", "model_a", prompt="only one prompt")] * 4)
+    assert selection_halves(single, seed=0) == (single, single)  # nothing to halve: both are the whole

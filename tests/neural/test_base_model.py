@@ -102,6 +102,37 @@ def test_validation_battles_never_change_the_fitted_model(tmp_path, planted):
     assert one.alpha_ == two.alpha_
 
 
+def test_the_epoch_is_chosen_on_one_half_of_the_selection_battles_and_alpha_fitted_on_the_other(planted):
+    """Flipping the votes of the alpha half changes alpha at most, never the trained residual; flipping the other
+    half changes which epoch is kept."""
+    from router_core.base_model import selection_halves
+    from router_neural.dense_network import DenseNetworkScorer
+
+    training = parse_training_spec(_spec("x", "h", DENSE | {"base_model": INLINE_BT}, epochs=6))
+    split = prepare_split(planted[1][:800], training, training.model.spec)
+    run, hooks = quiet_fit_args(epochs=6, batch_size=64, seed=0)
+    choose, fit = selection_halves(split.selection, run.seed)
+    assert len(choose) > 0 and len(fit) > 0
+
+    def residual_after_flipping(half: Battles) -> tuple[np.ndarray, int]:
+        flipped = {r.id for r in half.records}
+        swap = {"model_a": "model_b", "model_b": "model_a", "tie": "tie", "both_bad": "both_bad"}
+        selection = Battles.from_records(dataclasses.replace(r, winner=swap[r.winner]) if r.id in flipped else r
+                                         for r in split.selection.records)  # fmt: skip
+        scorer = fit_on_split(DenseNetworkScorer(training.model.spec), training.model.spec,
+                              dataclasses.replace(split, selection=selection), run, hooks)  # fmt: skip
+        scorer.alpha_ = 1.0
+        prompts = [b.prompt for b in planted[1][:30]]
+        return scorer.score(prompts, list(scorer.known_models)), scorer.loop_.best_epoch
+
+    reference = residual_after_flipping(Battles.from_records([]))
+    alpha_half = residual_after_flipping(fit)
+    np.testing.assert_array_equal(alpha_half[0], reference[0])
+    assert alpha_half[1] == reference[1]
+    epoch_half = residual_after_flipping(choose)
+    assert epoch_half[1] != reference[1] or not np.array_equal(epoch_half[0], reference[0])
+
+
 def test_at_alpha_zero_the_model_is_its_bradley_terry_base_probabilities_included(planted):
     """The inline base is Bradley-Terry fitted on the same training battles, on its own log-odds scale, and the
     model's link is not refitted: at alpha 0 accuracy and log-loss are Bradley-Terry's, to rounding."""

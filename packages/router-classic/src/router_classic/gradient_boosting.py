@@ -7,7 +7,8 @@ embeddings and learned LLM embeddings come through `router_core.encoders` (imple
 model over prompt_features + model_id trains and serves without torch. Saved as XGBoost's JSON model + state.json.
 
 With `base_model`, the base's per-model score is every row's base margin, so the trees learn a residual over it;
-the score is base(m) + alpha * trees(p, m), alpha in [0, 1] fitted on the selection battles (router_core.base_model).
+the score is base(m) + alpha * trees(p, m); the round is then chosen on one half of the selection battles and
+alpha in [0, 1] fitted on the other (router_core.base_model).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import xgboost as xgb
 from xgboost.callback import TrainingCallback
 
 from router_classic.kernels.pairwise_objective import BRADLEY_TERRY, MARGIN_RANKING, pairwise_objective
-from router_core.base_model import BaseScores, fit_alpha
+from router_core.base_model import BaseScores, fit_alpha, selection_halves
 from router_core.data.types import A_WINS, B_WINS, Battles
 from router_core.encoders import PromptEncoder, learn_llm_embedding, load_llm_embedding, prompt_encoder
 from router_core.errors import DataError
@@ -173,7 +174,10 @@ class GradientBoostingScorer:
         row_of, index = {p: i for i, p in enumerate(prompts)}, {m: i for i, m in enumerate(self.models_)}
         models = self._model_table()
         base = self.base_.for_models(self.models_) if self.base_ is not None else None
-        battles = {"train": _pairs(train, row_of, index), "selection": _pairs(selection, row_of, index)}
+        choosing = fitting_alpha = selection
+        if base is not None:  # the round is chosen on one half of the selection battles, alpha fitted on the other
+            choosing, fitting_alpha = selection_halves(selection, run.seed)
+        battles = {"train": _pairs(train, row_of, index), "selection": _pairs(choosing, row_of, index)}
         matrices = {name: self._matrix(pair_rows(table, models, np.r_[rows, rows], np.r_[a, b]), models.shape[1],
                                        None if base is None else base[np.r_[a, b]])
                     for name, (rows, a, b, _) in battles.items()}  # fmt: skip
@@ -189,7 +193,7 @@ class GradientBoostingScorer:
         hooks.log(f"kept round {self.best_round_} of {self.rounds_completed_}; split gain by input: "
                   + ", ".join(f"{k} {v:.1%}" for k, v in self.importance_["blocks"].items()))  # fmt: skip
         if base is not None:
-            self.alpha_ = self._fit_alpha(table, models, base, battles["selection"], hooks)
+            self.alpha_ = self._fit_alpha(table, models, base, _pairs(fitting_alpha, row_of, index), hooks)
         return self
 
     def _fit_alpha(self, table: np.ndarray, models: np.ndarray, base: np.ndarray,
@@ -205,7 +209,8 @@ class GradientBoostingScorer:
         trees = self.booster_.predict(matrix, output_margin=True)
         n = len(rows)
         alpha = fit_alpha(base[a] - base[b], trees[:n].astype(np.float64) - trees[n:], winner == A_WINS)
-        hooks.log(f"alpha = {alpha:.3f} on {n} decisive selection battles (base: {self.base_.source if self.base_ else ''})")
+        hooks.log(f"alpha = {alpha:.3f} on {n} decisive selection battles, the half that did not choose the round "
+                  f"(base: {self.base_.source if self.base_ else ''})")  # fmt: skip
         return alpha
 
     def _params(self, run: RunConfig) -> dict[str, Any]:

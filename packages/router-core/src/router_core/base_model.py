@@ -4,7 +4,8 @@ the prompt-dependent residual.
 score(p, m) = base(m) + alpha * r(p, m), base on the log-odds scale (P(a beats b) = sigmoid(base_a - base_b)
 for the base alone). `alpha` is fitted on the decisive selection battles over [0, 1]: the log-loss minimiser,
 kept only when it beats the base alone by more than one paired standard error, else 0, so that weak evidence (a
-small or noisy selection set) leaves the model at its base. 0 means the residual adds nothing.
+small or noisy selection set) leaves the model at its base. 0 means the residual adds nothing. The selection
+battles are halved by prompt (`selection_halves`): one half chooses the epoch, the other fits alpha.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from router_core.data.prepare import grouped_split
+from router_core.data.types import Battles
 from router_core.errors import DataError
 
 GOLDEN = (math.sqrt(5) - 1) / 2
@@ -59,6 +62,21 @@ class ResidualScorer(Protocol):
     alpha_: float
 
 
+def selection_halves(selection: Battles, seed: int) -> tuple[Battles, Battles]:
+    """The selection battles of a scorer over a base, split in two by prompt: (the half that chooses the epoch or
+    boosting round, the half that fits alpha).
+
+    The residual kept is the one that did best on the first half, so judging it on those battles again would pass
+    noise as a gain (measured: with one slice for both, alpha was above 0 in 4-5 of 25 cross-validation folds where
+    the prompt added nothing, and those folds raised the held-out log-loss). Halves of about the same number of
+    battles (`grouped_split`, seeded, independent of row order); with fewer than two prompts both are the whole.
+    """
+    choose, fit = grouped_split(selection.records, 0.5, seed)
+    if len(choose) == 0 or len(fit) == 0:
+        return selection, selection
+    return selection.subset(choose), selection.subset(fit)
+
+
 def _losses(alpha: float, base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarray) -> np.ndarray:
     z = base_diff + alpha * residual_diff
     return np.logaddexp(0.0, np.where(a_won, -z, z))
@@ -69,36 +87,38 @@ def residual_log_loss(alpha: float, base_diff: np.ndarray, residual_diff: np.nda
     return float(np.mean(_losses(alpha, base_diff, residual_diff, a_won)))
 
 
-def fit_alpha(base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarray, rule: str = "one_se",
-              tol: float = 1e-7) -> float:  # fmt: skip
+GATE_STANDARD_ERRORS = 1.0
+"""How many paired standard errors the residual must beat the base alone by, on the alpha half, to be kept."""
+
+
+def fit_alpha(base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarray, rule: str = "gated",
+              standard_errors: float = GATE_STANDARD_ERRORS, tol: float = 1e-7) -> float:  # fmt: skip
     """alpha in [0, 1] for base + alpha * residual on decisive battles.
 
     `rule="min"`: the minimiser of `residual_log_loss` (golden-section search: the loss is convex in alpha).
-    `rule="one_se"` (what training uses): the minimiser, unless the base alone (alpha 0) is within one standard
-    error of the paired mean difference of per-battle log-losses of it: then 0 (the residual's gain is noise).
+    `rule="gated"` (what training uses): the minimiser, unless the base alone (alpha 0) is worse than it by no more
+    than `standard_errors` standard errors of the paired mean difference of per-battle log-losses: then 0 (the
+    residual's gain is within noise).
 
     Args:
         base_diff: (n,) base_A - base_B of decisive selection battles.
         residual_diff: (n,) r_A - r_B of the same battles.
         a_won: (n,) bool, A won.
-        rule: "one_se" or "min".
+        rule: "gated" or "min".
+        standard_errors: the gate's width (rule "gated").
     Returns 1.0 when there is no battle to fit on (nothing to choose with; the caller says so).
     """
-    if rule not in ("one_se", "min"):
-        raise ValueError(f"rule must be one_se or min, not {rule!r}")
+    if rule not in ("gated", "min"):
+        raise ValueError(f"rule must be gated or min, not {rule!r}")
     if base_diff.size == 0:
         return 1.0
     a_won = np.asarray(a_won, dtype=bool)
     best = _minimise(base_diff, residual_diff, a_won, tol)
     if rule == "min" or base_diff.size < 2 or best == 0.0:
         return best
-    reference = _losses(best, base_diff, residual_diff, a_won)
-
-    def within(alpha: float) -> bool:
-        excess = _losses(alpha, base_diff, residual_diff, a_won) - reference
-        return float(excess.mean()) <= float(excess.std(ddof=1)) / np.sqrt(excess.size)
-
-    return 0.0 if within(0.0) else best
+    excess = _losses(0.0, base_diff, residual_diff, a_won) - _losses(best, base_diff, residual_diff, a_won)
+    gate = standard_errors * float(excess.std(ddof=1)) / np.sqrt(excess.size)
+    return 0.0 if float(excess.mean()) <= gate else best
 
 
 def _minimise(base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarray, tol: float) -> float:

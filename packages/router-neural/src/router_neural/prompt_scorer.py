@@ -5,8 +5,8 @@ Subclasses build the network (`_new_network`), describe it (`_network_config`, `
 make room for models first seen when resuming (`_grow`).
 
 With a prompt-agnostic base (`run.base`, from the spec's `base_model`), the network learns a residual:
-score(p, m) = base(m) + alpha * network(p, m), trained with the base as a fixed offset, and `alpha` in [0, 1]
-fitted on the selection battles afterwards (router_core.base_model).
+score(p, m) = base(m) + alpha * network(p, m), trained with the base as a fixed offset; the epoch is chosen on one
+half of the selection battles and `alpha` in [0, 1] fitted on the other afterwards (router_core.base_model).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from router_core.base_model import BaseScores, fit_alpha
+from router_core.base_model import BaseScores, fit_alpha, selection_halves
 from router_core.data.types import A_WINS, B_WINS, Battles
 from router_core.features import PromptFeatureScaler, prompt_feature_matrix
 from router_core.scorer import RunConfig, TrainHooks
@@ -170,7 +170,10 @@ class PromptScorer:
         offset = None
         if self.base_ is not None:
             offset = torch.as_tensor(self.base_.for_models(models), dtype=torch.float32, device=device)
-        selection_pairs = pair_data(selection, row_of, index)
+        choosing = fitting_alpha = selection
+        if self.base_ is not None:  # the epoch is chosen on one half, alpha fitted on the other
+            choosing, fitting_alpha = selection_halves(selection, run.seed)
+        selection_pairs = pair_data(choosing, row_of, index)
 
         def residual(rows: Tensor, ids: Tensor) -> Tensor:
             return self._forward(table, rows, ids)
@@ -184,7 +187,7 @@ class PromptScorer:
         )  # fmt: skip
         self.history_ = self.loop_.history
         if self.base_ is not None:
-            self.alpha_ = self._fit_alpha(residual, selection_pairs, models, device, hooks)
+            self.alpha_ = self._fit_alpha(residual, pair_data(fitting_alpha, row_of, index), models, device, hooks)
         return self
 
     def _fit_alpha(self, residual: Any, selection: PairData, models: Sequence[str], device: torch.device,
@@ -198,8 +201,8 @@ class PromptScorer:
         res_a, res_b = pair_outputs(self.network_, residual, decisive, device)
         base = self.base_.for_models(models)
         alpha = fit_alpha(base[decisive.model_a] - base[decisive.model_b], res_a - res_b, decisive.winner == A_WINS)
-        hooks.log(f"alpha = {alpha:.3f} on {len(decisive)} decisive selection battles (base: {self.base_.source}; "
-                  "0 means the prompt adds nothing over the base)")  # fmt: skip
+        hooks.log(f"alpha = {alpha:.3f} on {len(decisive)} decisive selection battles, the half that did not choose "
+                  f"the epoch (base: {self.base_.source}; 0 means the prompt adds nothing over the base)")  # fmt: skip
         return alpha
 
     # -- inference ---------------------------------------------------------------------------------------------
