@@ -3,7 +3,7 @@ the prompt-dependent residual.
 
 score(p, m) = base(m) + alpha * r(p, m), base on the log-odds scale (P(a beats b) = sigmoid(base_a - base_b)
 for the base alone). `alpha` is fitted on the decisive selection battles over [0, 1]: the log-loss minimiser,
-kept only when it beats the base alone by more than one paired standard error, else 0, so that weak evidence (a
+kept only when it beats the base alone by more than two paired standard errors, else 0, so that weak evidence (a
 small or noisy selection set) leaves the model at its base. 0 means the residual adds nothing. The selection
 battles are halved by prompt (`selection_halves`): one half chooses the epoch, the other fits alpha.
 """
@@ -87,8 +87,10 @@ def residual_log_loss(alpha: float, base_diff: np.ndarray, residual_diff: np.nda
     return float(np.mean(_losses(alpha, base_diff, residual_diff, a_won)))
 
 
-GATE_STANDARD_ERRORS = 1.0
-"""How many paired standard errors the residual must beat the base alone by, on the alpha half, to be kept."""
+GATE_STANDARD_ERRORS = 2.0
+"""How many paired standard errors the residual must beat the base alone by, on the alpha half, to be kept. With no
+prompt signal a gate of z standard errors still opens with probability about P(Z > z): 16% for one (measured: 3-6
+of 25 cross-validation folds per data set, each raising the held-out log-loss), 2% for two."""
 
 
 def fit_alpha(base_diff: np.ndarray, residual_diff: np.ndarray, a_won: np.ndarray, rule: str = "gated",
