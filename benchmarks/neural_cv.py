@@ -44,7 +44,7 @@ MODELS = ("bradley_terry_scoring", "dense_network", "dn_embedding", "gradient_bo
 """The default --models; transformer_embedding is a choice too (slow on CPU: pass --epochs and --override)."""
 CHOICES = (*MODELS, "transformer_embedding")
 EPOCHS: dict[str, int] = {}
-"""--epochs, when given, replaces every default spec's epochs (recorded in the JSON)."""
+"""--epochs: "all" or a model type -> epochs replacing the default spec's (recorded in the JSON)."""
 MIN_OCCURRENCES = 20
 """The shipped defaults' thresholds (up to 1000) would drop nearly every model of a 2k-battle file."""
 DATA_SEED = 42
@@ -67,8 +67,8 @@ def default_spec(model_type: str) -> dict[str, Any]:
     doc["model"]["spec"]["min_model_occurrences"] = MIN_OCCURRENCES
     doc["model"]["spec"].pop("min_model_comparisons", None)
     doc["model"]["spec"] |= OVERRIDES.get(model_type, {})
-    if "all" in EPOCHS:
-        doc["epochs"] = EPOCHS["all"]
+    if model_type in EPOCHS or "all" in EPOCHS:
+        doc["epochs"] = EPOCHS.get(model_type, EPOCHS.get("all"))
     doc["data"] = {
         "path": "unused",
         "validation_split": 0.0,
@@ -170,7 +170,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(CHOICES))
-    parser.add_argument("--epochs", type=int, help="train every model this many epochs instead of its default's")
+    parser.add_argument(
+        "--epochs",
+        action="append",
+        default=[],
+        metavar="[TYPE:]N",
+        help="train every model (N) or one model type (TYPE:N) this many epochs instead of its default's",
+    )
     parser.add_argument("--baseline", default="bradley_terry_scoring")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
@@ -197,10 +203,15 @@ def main() -> None:
     for item in args.override:
         model_type, _, doc = item.partition(":")
         OVERRIDES[model_type] = OVERRIDES.get(model_type, {}) | json.loads(doc)
-    if args.epochs is not None:
-        EPOCHS["all"] = args.epochs
+    for item in args.epochs:
+        model_type, _, count = item.rpartition(":")
+        if model_type and model_type not in CHOICES:
+            parser.error(f"--epochs {item}: {model_type!r} is not one of {', '.join(CHOICES)}")
+        if not count.isdigit() or int(count) < 1:
+            parser.error(f"--epochs {item}: expected a positive whole number of epochs")
+        EPOCHS[model_type or "all"] = int(count)
     report: dict[str, Any] = {"folds": args.folds, "seed": args.seed, "repeats": args.repeats, "data_seed": DATA_SEED,
-                              "baseline": args.baseline, "epochs": args.epochs,
+                              "baseline": args.baseline, "epochs": EPOCHS or None,
                               "min_model_occurrences": MIN_OCCURRENCES, "overrides": OVERRIDES,
                               "specs": {m: default_spec(m) for m in args.models}, "datasets": {}}  # fmt: skip
     for dataset in args.datasets:
