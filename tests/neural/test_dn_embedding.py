@@ -11,7 +11,7 @@ from router_core.specs import DnEmbeddingSpec, parse_training_spec
 from router_core.store import ModelStore
 from router_core.testing import quiet_fit_args
 from router_neural.dn_embedding import DnEmbeddingScorer
-from router_neural.llm_embedding import LlmEmbeddingStage
+from router_neural.llm_embedding import LlmEmbeddingStage, nearest_model_accuracy
 from tests.neural.conftest import TINY_EMBEDDING
 from tests.neural.test_dense_network import write_battles
 
@@ -45,6 +45,17 @@ def test_stage_separates_models_by_their_answers(planted):
     assert stage.history_[-1]["accuracy"] >= 0.8  # set embeddings land nearest to their own model's vector
     distances = np.linalg.norm(stage.vectors_[:, None] - stage.vectors_[None], axis=2)
     assert distances[~np.eye(5, dtype=bool)].min() > 0.1
+
+
+def test_nearest_model_accuracy_is_by_direction_and_skips_models_without_a_vector():
+    vectors = np.array([[10.0, 0.0], [0.0, 0.1], [np.nan, np.nan]])
+    # Each query points along its own model's vector; by Euclidean distance both would land on the short model 1.
+    queries = np.array([[1.0, 0.05], [0.05, 1.0], [3.0, -0.1]])
+    assert nearest_model_accuracy(queries, np.array([0, 1, 0]), vectors) == 1.0
+    assert nearest_model_accuracy(queries, np.array([1, 1, 1]), vectors) == pytest.approx(1 / 3)
+    # Scaling a query or a model vector changes nothing; the NaN model is never the nearest.
+    assert nearest_model_accuracy(queries * 7, np.array([0, 1, 0]), vectors * [[0.01], [50.0], [1.0]]) == 1.0
+    assert nearest_model_accuracy(np.array([[-1.0, -1.0]]), np.array([2]), vectors) == 0.0
 
 
 def test_stage_without_responses_is_a_clear_error(planted):

@@ -75,6 +75,19 @@ class AttentionEmbeddingNet(nn.Module):
         return self.out(pooled)
 
 
+def nearest_model_accuracy(queries: np.ndarray, labels: np.ndarray, vectors: np.ndarray) -> float:
+    """Share of set embeddings `queries` (n, d) whose nearest model vector (rows of `vectors`, NaN rows for models
+    without one) is their own model `labels` (n,). Nearest by cosine similarity: the contrastive loss compares
+    L2-normalised embeddings, so a vector's length carries nothing it was trained for (by Euclidean distance a model
+    with a short vector came out nearest to most sets, below chance)."""
+    known = ~np.isnan(vectors).any(1)
+    unit = np.zeros_like(vectors, dtype=np.float64)
+    unit[known] = vectors[known] / np.maximum(np.linalg.norm(vectors[known], axis=1, keepdims=True), 1e-12)
+    similarity = (queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)) @ unit.T
+    similarity[:, ~known] = -np.inf
+    return float(np.mean(similarity.argmax(1) == labels))
+
+
 class PairTable:
     """Every (prompt, response, model) sample of some battles: embeddings, raw response features, model ids."""
 
@@ -203,18 +216,19 @@ class LlmEmbeddingStage:
     def _nearest_accuracy(self, table: PairTable, rng: np.random.Generator, device: torch.device) -> float:
         """Share of set embeddings (of `table`'s pairs) whose nearest model vector is their own model."""
         data, groups = self._tensors(table, device), table.by_model(len(self.models_))
-        reference = torch.as_tensor(np.nan_to_num(self.vectors_, nan=1e6), device=device)
-        correct = total = 0
+        queries, labels = [], []
         for m, group in enumerate(groups):
             if not len(group) or np.isnan(self.vectors_[m]).any():
                 continue
             for _ in range(self.spec.embeddings_per_model):
                 pick = rng.choice(group, size=min(len(group), self.spec.pairs_per_model), replace=False)
                 idx = torch.as_tensor(pick, device=device)
-                vector = self.network_.pool(self.network_.codes(data[0][idx], data[1][idx], data[2][idx])[None])
-                correct += int(torch.cdist(vector, reference).argmin() == m)
-                total += 1
-        return correct / total if total else float("nan")
+                codes = self.network_.codes(data[0][idx], data[1][idx], data[2][idx])
+                queries.append(self.network_.pool(codes[None]).squeeze(0).cpu().numpy())
+                labels.append(m)
+        if not queries:
+            return float("nan")
+        return nearest_model_accuracy(np.stack(queries), np.array(labels), self.vectors_)
 
     def _fill_missing(self, groups: list[np.ndarray], log: Callable[[str], None]) -> None:
         missing = [self.models_[m] for m, g in enumerate(groups) if not len(g)]
